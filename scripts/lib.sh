@@ -1,0 +1,57 @@
+# shellcheck shell=bash
+# Shared helpers for scripts/test.sh and scripts/demo.sh (sourced, not run).
+#
+# Why: both need a real InfluxDB 1.x (`influxd`) and should install it the
+# same way on a fresh machine, holding the apt lock only while installing.
+
+# Installs Debian's `influxdb` (server) and `influxdb-client` (the `influx`
+# CLI) when `influxd` is missing. Needs root; otherwise explains and fails.
+ensure_influxdb() {
+    if command -v influxd >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "error: 'influxd' (InfluxDB 1.x) is not installed." >&2
+        echo "       Install it with: sudo apt-get install influxdb influxdb-client" >&2
+        return 1
+    fi
+    echo "==> installing InfluxDB 1.x (apt: influxdb influxdb-client)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq influxdb influxdb-client >/dev/null
+    # The package may start a system service on the default ports; tests and
+    # the demo run their own servers, so stop it if it came up.
+    if command -v systemctl >/dev/null 2>&1; then
+        systemctl stop influxdb >/dev/null 2>&1 || true
+    fi
+    if command -v service >/dev/null 2>&1; then
+        service influxdb stop >/dev/null 2>&1 || true
+    fi
+    command -v influxd >/dev/null 2>&1
+}
+
+# Creates .venv with the Python InfluxDB clients (for the client
+# compatibility tests) and exports INMATE_PYTHON. Best effort: without
+# Python or pip access the Rust tests still run.
+ensure_python_clients() {
+    local venv=".venv"
+    if ! command -v python3 >/dev/null 2>&1; then
+        echo "warning: python3 not found; Python client tests get no interpreter" >&2
+        return 0
+    fi
+    if [ ! -x "$venv/bin/python" ] && ! python3 -m venv "$venv" >/dev/null 2>&1; then
+        echo "warning: 'python3 -m venv' failed; Python client tests get no interpreter" >&2
+        rm -rf "$venv"
+        return 0
+    fi
+    if ! "$venv/bin/python" -c 'import influxdb, influxdb_client' >/dev/null 2>&1; then
+        echo "==> installing Python clients into $venv (influxdb, influxdb-client)"
+        if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+            influxdb influxdb-client; then
+            echo "warning: pip install failed; Python client tests get no interpreter" >&2
+            return 0
+        fi
+    fi
+    INMATE_PYTHON="$(pwd)/$venv/bin/python"
+    export INMATE_PYTHON
+}

@@ -1,0 +1,241 @@
+//! Building and sending requests to one node.
+//!
+//! One pooled HTTP client is shared by every node (connections are pooled per
+//! host, so nodes do not interfere). Here the per-node rewrite happens: the
+//! node's configured credentials replace the client's, and nothing the
+//! gateway consumed itself (its own token) ever leaves.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HOST};
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::config::NodeConfig;
+
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// Why a request to a node produced no HTTP response.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Connection refused or reset, DNS failure, or a broken response.
+    #[error("connection error: {0}")]
+    Connect(String),
+    /// No response headers within the deadline.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The request could not even be built (a bad path or header from the log).
+    #[error("bad request: {0}")]
+    Build(String),
+}
+
+pub fn new_client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(3)));
+    connector.set_keepalive(Some(Duration::from_secs(30)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(64)
+        .build(connector)
+}
+
+/// A request in node-independent form; [`build`] turns it into one node's request.
+pub struct Outgoing<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// Percent-encoded query string (may be empty).
+    pub query: &'a str,
+    /// The client's `Authorization`, if it should be forwarded.
+    pub auth: Option<&'a str>,
+    /// Extra headers to pass through (Accept, Content-Type, ...).
+    pub headers: &'a HeaderMap,
+    pub body: Bytes,
+    /// Set when `body` is already gzip-compressed.
+    pub gzipped: bool,
+}
+
+/// Query parameters that carry v1 credentials.
+fn is_cred_param(k: &str) -> bool {
+    k == "u" || k == "p"
+}
+
+/// Builds the request for `node`, applying its credentials.
+///
+/// Precedence: a node `token` replaces any client credentials (header and
+/// `u`/`p`); else node `username`/`password` replace them (as `u`/`p` on v1
+/// paths, as `Token user:pass` on `/api/v2` paths, which InfluxDB 1.8+
+/// accepts); else the client's own `Authorization` and `u`/`p` pass through.
+pub fn build(node: &NodeConfig, out: &Outgoing<'_>) -> Result<Request<Full<Bytes>>, SendError> {
+    let node_creds = node.token.is_some() || node.username.is_some();
+    let mut query = if node_creds && out.query.contains(['u', 'p']) {
+        let pairs =
+            url::form_urlencoded::parse(out.query.as_bytes()).filter(|(k, _)| !is_cred_param(k));
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
+    } else {
+        out.query.to_string()
+    };
+    let v2 = out.path.starts_with("/api/v2");
+    let mut auth: Option<String> = None;
+    if let Some(t) = &node.token {
+        auth = Some(format!("Token {t}"));
+    } else if let Some(u) = &node.username {
+        let p = node.password.as_deref().unwrap_or("");
+        if v2 {
+            auth = Some(format!("Token {u}:{p}"));
+        } else {
+            let mut s = url::form_urlencoded::Serializer::new(query);
+            s.append_pair("u", u).append_pair("p", p);
+            query = s.finish();
+        }
+    } else if let Some(a) = out.auth {
+        auth = Some(a.to_string());
+    }
+
+    let base = node.url.as_str().trim_end_matches('/');
+    let uri = if query.is_empty() {
+        format!("{base}{}", out.path)
+    } else {
+        format!("{base}{}?{query}", out.path)
+    };
+    let method =
+        Method::from_bytes(out.method.as_bytes()).map_err(|e| SendError::Build(e.to_string()))?;
+    let mut req = Request::builder().method(method).uri(&uri);
+    let headers = req
+        .headers_mut()
+        .ok_or_else(|| SendError::Build(format!("invalid URI {uri:?}")))?;
+    for (k, v) in out.headers {
+        if k != HOST
+            && k != AUTHORIZATION
+            && k != CONTENT_ENCODING
+            && k != http::header::CONTENT_LENGTH
+        {
+            headers.append(k, v.clone());
+        }
+    }
+    if let Some(a) = auth {
+        let v = HeaderValue::from_str(&a)
+            .map_err(|_| SendError::Build("invalid Authorization value".into()))?;
+        headers.insert(AUTHORIZATION, v);
+    }
+    if out.gzipped {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if !out.body.is_empty() && !headers.contains_key(CONTENT_TYPE) {
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+    }
+    req.body(Full::new(out.body.clone()))
+        .map_err(|e| SendError::Build(e.to_string()))
+}
+
+/// Sends with a deadline on the response headers (the body streams after).
+pub async fn send(
+    client: &HttpClient,
+    req: Request<Full<Bytes>>,
+    timeout: Duration,
+) -> Result<Response<Incoming>, SendError> {
+    match tokio::time::timeout(timeout, client.request(req)).await {
+        Err(_) => Err(SendError::Timeout(timeout)),
+        Ok(Err(e)) => {
+            // The innermost cause says what actually went wrong ("Connection refused").
+            let mut msg = e.to_string();
+            let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg = s.to_string();
+                src = s.source();
+            }
+            Err(SendError::Connect(msg))
+        }
+        Ok(Ok(resp)) => Ok(resp),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(token: Option<&str>, user: Option<(&str, &str)>) -> NodeConfig {
+        NodeConfig {
+            name: "n".into(),
+            url: url::Url::parse("http://127.0.0.1:8086").unwrap(),
+            token: token.map(Into::into),
+            username: user.map(|u| u.0.into()),
+            password: user.map(|u| u.1.into()),
+            gzip: true,
+        }
+    }
+
+    fn out<'a>(
+        path: &'a str,
+        query: &'a str,
+        auth: Option<&'a str>,
+        h: &'a HeaderMap,
+    ) -> Outgoing<'a> {
+        Outgoing {
+            method: "POST",
+            path,
+            query,
+            auth,
+            headers: h,
+            body: Bytes::new(),
+            gzipped: false,
+        }
+    }
+
+    #[test]
+    fn client_credentials_pass_through_without_node_creds() {
+        let h = HeaderMap::new();
+        let r = build(
+            &node(None, None),
+            &out("/write", "db=a&u=x&p=y", Some("Basic abc"), &h),
+        )
+        .unwrap();
+        assert_eq!(
+            r.uri().to_string(),
+            "http://127.0.0.1:8086/write?db=a&u=x&p=y"
+        );
+        assert_eq!(r.headers()[AUTHORIZATION], "Basic abc");
+    }
+
+    #[test]
+    fn node_token_replaces_client_credentials() {
+        let h = HeaderMap::new();
+        let r = build(
+            &node(Some("T"), None),
+            &out(
+                "/api/v2/write",
+                "bucket=b&u=x&p=y",
+                Some("Token client"),
+                &h,
+            ),
+        )
+        .unwrap();
+        assert_eq!(r.uri().query(), Some("bucket=b"));
+        assert_eq!(r.headers()[AUTHORIZATION], "Token T");
+    }
+
+    #[test]
+    fn node_user_password_on_v1_and_v2_paths() {
+        let h = HeaderMap::new();
+        let n = node(None, Some(("admin", "pw")));
+        let r = build(
+            &n,
+            &out("/query", "q=SHOW+DATABASES&p=leak", Some("Basic abc"), &h),
+        )
+        .unwrap();
+        assert_eq!(r.uri().query(), Some("q=SHOW+DATABASES&u=admin&p=pw"));
+        assert!(r.headers().get(AUTHORIZATION).is_none());
+        let r = build(&n, &out("/api/v2/write", "bucket=db", None, &h)).unwrap();
+        assert_eq!(r.headers()[AUTHORIZATION], "Token admin:pw");
+    }
+}

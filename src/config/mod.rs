@@ -1,0 +1,253 @@
+//! Configuration: the original inmate's `config.yaml`, unchanged, plus Inmate's
+//! own keys.
+//!
+//! Loading is three steps, each in its own file:
+//! 1. `raw.rs`: the file's shape. Unknown keys are errors, reported with their
+//!    path (`addresses[0].tokn`), because a typo that silently falls back to a
+//!    default is how operators lose data.
+//! 2. `interp.rs`: `${VAR}` / `${VAR:-default}` in string values.
+//! 3. `validate.rs`: defaults, units and ranges, producing the immutable
+//!    [`Config`] every other module reads.
+//!
+//! Every failure becomes one line, `<file>: <key path>: <what is wrong>`, which
+//! the binary prints before exiting with code 2.
+
+mod interp;
+mod raw;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// How a write request's acknowledgement relates to the nodes (InfluxDB
+/// Enterprise's `consistency` parameter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    /// Durable in the gateway's log.
+    Any,
+    /// Durable, and at least one node has acknowledged it.
+    One,
+    /// Durable, and a majority of nodes have acknowledged it.
+    Quorum,
+    /// Durable, and every node has acknowledged it.
+    All,
+}
+
+impl Consistency {
+    pub fn parse(s: &str) -> Option<Consistency> {
+        Some(match s {
+            "any" => Consistency::Any,
+            "one" => Consistency::One,
+            "quorum" => Consistency::Quorum,
+            "all" => Consistency::All,
+            _ => return None,
+        })
+    }
+
+    /// How many node acknowledgements this level needs out of `nodes`.
+    pub fn required(self, nodes: usize) -> usize {
+        match self {
+            Consistency::Any => 0,
+            Consistency::One => 1.min(nodes),
+            Consistency::Quorum => nodes / 2 + 1,
+            Consistency::All => nodes,
+        }
+    }
+}
+
+/// When the log's appends are fsynced (see `queue.fsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncMode {
+    Always,
+    Interval,
+    Never,
+}
+
+/// One InfluxDB node behind the gateway.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeConfig {
+    /// Stable identity: names the node's cursor and dead-letter file.
+    pub name: String,
+    #[serde(serialize_with = "ser_url")]
+    pub url: url::Url,
+    #[serde(serialize_with = "ser_secret")]
+    pub token: Option<String>,
+    pub username: Option<String>,
+    #[serde(serialize_with = "ser_secret")]
+    pub password: Option<String>,
+    pub gzip: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueConfig {
+    pub fsync: FsyncMode,
+    #[serde(serialize_with = "ser_dur")]
+    pub fsync_interval: Duration,
+    pub max_batch_bytes: usize,
+    pub max_bytes: u64,
+    #[serde(serialize_with = "ser_dur")]
+    pub max_age: Duration,
+    #[serde(serialize_with = "ser_dur")]
+    pub retry_max_delay: Duration,
+    pub segment_bytes: u64,
+    pub cache_bytes: usize,
+}
+
+/// The validated, immutable configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    #[serde(skip)]
+    pub source: PathBuf,
+    #[serde(rename = "addresses")]
+    pub nodes: Vec<NodeConfig>,
+    pub bind_address: String,
+    pub port: u16,
+    /// Consecutive failed deliveries after which a node is reported down by
+    /// its replicator. Never a reason to drop data (see README).
+    pub retry_count: u32,
+    #[serde(serialize_with = "ser_dur")]
+    pub retry_delay: Duration,
+    #[serde(serialize_with = "ser_dur")]
+    pub query_timeout: Duration,
+    /// Most records a replicator coalesces into one node request.
+    pub channel_size: usize,
+    #[serde(serialize_with = "ser_secret")]
+    pub auth_token: Option<String>,
+    pub data_dir: PathBuf,
+    pub allow_anonymous: bool,
+    pub write_consistency: Consistency,
+    #[serde(serialize_with = "ser_dur")]
+    pub write_timeout: Duration,
+    pub max_body_size: usize,
+    #[serde(serialize_with = "ser_dur")]
+    pub request_timeout: Duration,
+    #[serde(serialize_with = "ser_dur")]
+    pub health_check_interval: Duration,
+    #[serde(serialize_with = "ser_dur")]
+    pub health_check_timeout: Duration,
+    pub health_threshold: u32,
+    pub read_lag_tolerance: u64,
+    #[serde(serialize_with = "ser_dur")]
+    pub shutdown_timeout: Duration,
+    pub log_level: String,
+    pub queue: QueueConfig,
+}
+
+fn ser_secret<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_str("<redacted>"),
+        None => s.serialize_none(),
+    }
+}
+
+fn ser_url<S: serde::Serializer>(v: &url::Url, s: S) -> Result<S::Ok, S::Error> {
+    // Userinfo in a URL is a credential too.
+    let mut v = v.clone();
+    if v.password().is_some() {
+        let _ = v.set_password(Some("redacted"));
+    }
+    s.serialize_str(v.as_str())
+}
+
+fn ser_dur<S: serde::Serializer>(v: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*v).to_string())
+}
+
+/// A config that cannot be used, as one printable line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read at all.
+    #[error("{file}: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    /// The file is not YAML, has an unknown key or a value of the wrong type.
+    #[error("{file}: {path}{msg}")]
+    Parse {
+        file: String,
+        path: String,
+        msg: String,
+    },
+    /// The file parsed but a value is out of range or inconsistent.
+    #[error("{file}: {path}: {msg}")]
+    Invalid {
+        file: String,
+        path: String,
+        msg: String,
+    },
+}
+
+impl Config {
+    /// Reads and validates a config file, using the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.display().to_string(),
+            source,
+        })?;
+        Config::from_yaml(&text, path, &|k| std::env::var(k).ok())
+    }
+
+    /// Parses and validates YAML text; `env` resolves `${VAR}` and `AUTH_TOKEN`.
+    pub fn from_yaml(
+        text: &str,
+        source: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let file = source.display().to_string();
+        let parse_err = |path: String, msg: String| ConfigError::Parse {
+            file: file.clone(),
+            path,
+            msg,
+        };
+        let mut value: serde_yaml::Value = serde_yaml::from_str(text)
+            .map_err(|e| parse_err(String::new(), one_line(&e.to_string())))?;
+        if value.is_null() {
+            // An empty file is a config with no keys, not a parse error.
+            value = serde_yaml::Value::Mapping(Default::default());
+        }
+        interp::interpolate(&mut value, &mut Vec::new(), env)
+            .map_err(|(path, msg)| parse_err(format!("{path}: "), msg))?;
+        let raw: raw::RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." {
+                String::new()
+            } else {
+                format!("{path}: ")
+            };
+            parse_err(path, one_line(&e.into_inner().to_string()))
+        })?;
+        validate::validate(raw, source.to_path_buf(), env).map_err(|(path, msg)| {
+            ConfigError::Invalid {
+                file: file.clone(),
+                path,
+                msg,
+            }
+        })
+    }
+
+    /// The effective config as YAML with every secret redacted.
+    pub fn redacted_yaml(&self) -> String {
+        serde_yaml::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+
+    /// The address the server binds.
+    pub fn listen_addr(&self) -> String {
+        if self.bind_address.contains(':') {
+            format!("[{}]:{}", self.bind_address, self.port)
+        } else {
+            format!("{}:{}", self.bind_address, self.port)
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.lines().map(str::trim).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,98 @@
+//! The config file as written by an operator: every key optional, every
+//! unknown key an error.
+//!
+//! This mirrors the original Go inmate's `config.yaml` key for key, plus the
+//! keys Inmate adds. It is deliberately dumb: defaults and checks live in
+//! `validate.rs`, so the file's shape and its meaning can be read separately.
+
+use serde::Deserialize;
+
+/// A duration written either as a number of seconds (the seed's style, e.g.
+/// `retry_delay: 1`) or as a humantime string (`100ms`, `30s`, `7d`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawDuration {
+    Seconds(f64),
+    Text(String),
+}
+
+/// A byte size written as a number of bytes or with a unit (`10GiB`, `1MB`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawSize {
+    Bytes(u64),
+    Text(String),
+}
+
+/// A string that operators sometimes write as a bare number (`auth_token: 123456`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawString {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl RawString {
+    pub fn into_string(self) -> String {
+        match self {
+            RawString::Text(s) => s,
+            RawString::Int(i) => i.to_string(),
+            RawString::Float(f) => f.to_string(),
+            RawString::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAddress {
+    pub url: Option<String>,
+    pub token: Option<RawString>,
+    pub name: Option<String>,
+    pub username: Option<RawString>,
+    pub password: Option<RawString>,
+    pub gzip: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueue {
+    pub fsync: Option<String>,
+    pub fsync_interval: Option<RawDuration>,
+    pub max_batch_bytes: Option<RawSize>,
+    pub max_bytes: Option<RawSize>,
+    pub max_age: Option<RawDuration>,
+    pub retry_max_delay: Option<RawDuration>,
+    pub segment_bytes: Option<RawSize>,
+    pub cache_bytes: Option<RawSize>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    // --- keys of the original inmate ---
+    pub addresses: Option<Vec<RawAddress>>,
+    pub bind_address: Option<String>,
+    pub port: Option<i64>,
+    pub retry_count: Option<i64>,
+    pub retry_delay: Option<RawDuration>,
+    pub query_timeout: Option<RawDuration>,
+    pub channel_size: Option<i64>,
+    pub auth_token: Option<RawString>,
+    // --- keys Inmate adds ---
+    pub data_dir: Option<String>,
+    pub allow_anonymous: Option<bool>,
+    pub write_consistency: Option<String>,
+    pub write_timeout: Option<RawDuration>,
+    pub max_body_size: Option<RawSize>,
+    pub request_timeout: Option<RawDuration>,
+    pub health_check_interval: Option<RawDuration>,
+    pub health_check_timeout: Option<RawDuration>,
+    pub health_threshold: Option<i64>,
+    pub read_lag_tolerance: Option<i64>,
+    pub shutdown_timeout: Option<RawDuration>,
+    pub log_level: Option<String>,
+    pub queue: Option<RawQueue>,
+}

@@ -1,0 +1,218 @@
+//! Config tests: the seed's own file must load unchanged, and every bad
+//! config must fail with its exact one-line message.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+const SEED: &str = r#"
+# Please generate your own tokens in each instance separately
+addresses:
+  - url: http://influxdb1:8086
+    token: bGFgMnt42CrFEKO2mNHIAX55Qp8ENrLI643QHGZ-Uwo7pgSdYKt1_S7aqcpMYS7qySsOXSP-z6Ip3rGjVeLVvA==
+  - url: http://influxdb2:8086
+    token: KXlUtzPwoWvhDA-d-BqGHMp4O-stQrdLn6AyftmzOo_WZ_IOIUkMs2TB8sBHz7t28_oKQlFo1prlyRI2OMrV1w==
+bind_address: 0.0.0.0
+port: 8080
+retry_count: 120
+retry_delay: 1
+query_timeout: 5
+channel_size: 1000
+auth_token: 123456
+"#;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_yaml(text, Path::new("config.yaml"), &no_env)
+}
+
+fn err(text: &str) -> String {
+    load(text).unwrap_err().to_string()
+}
+
+#[test]
+fn seed_config_loads_unchanged() {
+    let c = load(SEED).unwrap();
+    assert_eq!(c.nodes.len(), 2);
+    assert_eq!(c.nodes[0].name, "influxdb1:8086");
+    assert_eq!(c.nodes[1].url.as_str(), "http://influxdb2:8086/");
+    assert!(c.nodes[0].token.as_deref().unwrap().starts_with("bGFg"));
+    assert_eq!(c.port, 8080);
+    assert_eq!(c.retry_count, 120);
+    assert_eq!(c.retry_delay, Duration::from_secs(1));
+    assert_eq!(c.query_timeout, Duration::from_secs(5));
+    assert_eq!(c.channel_size, 1000);
+    assert_eq!(c.auth_token.as_deref(), Some("123456"));
+    assert_eq!(c.data_dir, Path::new("./data"));
+    assert_eq!(c.queue.fsync, FsyncMode::Always);
+    assert_eq!(c.write_consistency, Consistency::Any);
+}
+
+#[test]
+fn redacted_yaml_hides_every_secret() {
+    let c = load(SEED).unwrap();
+    let y = c.redacted_yaml();
+    assert!(!y.contains("123456"), "{y}");
+    assert!(!y.contains("bGFg"), "{y}");
+    assert!(y.contains("<redacted>"));
+    assert!(y.contains("influxdb2:8086"));
+}
+
+#[test]
+fn auth_token_from_environment_when_empty() {
+    let env = |k: &str| (k == "AUTH_TOKEN").then(|| "from-env".to_string());
+    let c = Config::from_yaml(
+        "addresses: [{url: 'http://a:1'}]\nauth_token: ''\n",
+        Path::new("c.yaml"),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(c.auth_token.as_deref(), Some("from-env"));
+    let c = Config::from_yaml(
+        "addresses: [{url: 'http://a:1'}]\nauth_token: file\n",
+        Path::new("c.yaml"),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(c.auth_token.as_deref(), Some("file"));
+}
+
+#[test]
+fn env_interpolation_in_strings() {
+    let env = |k: &str| (k == "NODE_TOKEN").then(|| "t0k".to_string());
+    let c = Config::from_yaml(
+        "addresses: [{url: 'http://a:1', token: '${NODE_TOKEN}'}]\nauth_token: x\n",
+        Path::new("c.yaml"),
+        &env,
+    )
+    .unwrap();
+    assert_eq!(c.nodes[0].token.as_deref(), Some("t0k"));
+}
+
+#[test]
+fn exact_error_messages() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "addresses:\n  - url: http://a:1\n  - url: 'htp:/x'\n",
+            "config.yaml: addresses[1].url: invalid URL \"htp:/x\": scheme must be http or https",
+        ),
+        (
+            "addresses:\n  - url: 'not a url'\n",
+            "config.yaml: addresses[0].url: invalid URL \"not a url\"",
+        ),
+        (
+            "port: 8080\n",
+            "config.yaml: addresses: at least one address is required",
+        ),
+        (
+            "addresses: []\n",
+            "config.yaml: addresses: at least one address is required",
+        ),
+        (
+            "addresses:\n  - url: http://a:1\n  - url: http://a:1/\n",
+            "config.yaml: addresses[1].url: duplicate address \"http://a:1/\"",
+        ),
+        (
+            "addresses:\n  - {url: 'http://a:1', name: n}\n  - {url: 'http://b:1', name: n}\n",
+            "config.yaml: addresses[1].name: duplicate node name \"n\"",
+        ),
+        (
+            "addresses: [{url: 'http://a:1'}]\nport: 70000\n",
+            "config.yaml: port: 70000 is out of range (0..=65535)",
+        ),
+        (
+            "addresses: [{url: 'http://a:1'}]\nchannel_size: 0\n",
+            "config.yaml: channel_size: 0 is out of range (1..=10000000)",
+        ),
+        (
+            "addresses: [{url: 'http://a:1'}]\nretry_delay: -1\n",
+            "config.yaml: retry_delay: must be a non-negative number of seconds, got -1",
+        ),
+        (
+            "addresses: [{url: 'http://a:1'}]\nqueue:\n  fsync: sometimes\n",
+            "config.yaml: queue.fsync: invalid value \"sometimes\" (always, interval or never)",
+        ),
+        (
+            "addresses: [{url: 'http://a:1'}]\nwrite_consistency: most\n",
+            "config.yaml: write_consistency: invalid value \"most\" (any, one, quorum or all)",
+        ),
+        (
+            "addresses: [{url: 'http://a:1', token: t}]\n",
+            "config.yaml: auth_token: node credentials are configured but the gateway has no auth_token (or AUTH_TOKEN): anyone reaching the gateway would borrow them; set auth_token, or allow_anonymous: true",
+        ),
+        (
+            "addresses: [{url: 'http://a:1', token: '${MISSING}'}]\n",
+            "config.yaml: addresses[0].token: environment variable MISSING is not set",
+        ),
+    ];
+    for (yaml, want) in cases {
+        assert_eq!(&err(yaml), want, "for {yaml:?}");
+    }
+}
+
+#[test]
+fn unknown_keys_are_named_with_their_path() {
+    let e = err("addresses: [{url: 'http://a:1'}]\nprot: 1\n");
+    assert!(
+        e.starts_with("config.yaml: prot: unknown field `prot`"),
+        "{e}"
+    );
+    let e = err("addresses:\n  - url: http://a:1\n    tokn: x\n");
+    assert!(
+        e.starts_with("config.yaml: addresses[0].tokn: unknown field `tokn`"),
+        "{e}"
+    );
+    let e = err("addresses: [{url: 'http://a:1'}]\nqueue:\n  fsycn: always\n");
+    assert!(
+        e.starts_with("config.yaml: queue.fsycn: unknown field `fsycn`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn wrong_types_and_bad_yaml_are_one_line() {
+    let e = err("addresses: [{url: 'http://a:1'}]\nport: eighty\n");
+    assert!(e.starts_with("config.yaml: port: invalid type"), "{e}");
+    let e = err("addresses: [\n");
+    assert!(e.starts_with("config.yaml: "), "{e}");
+    assert!(!e.contains('\n'), "{e}");
+}
+
+#[test]
+fn anonymous_opt_in_and_units() {
+    let c = load(
+        "addresses: [{url: 'http://a:1', token: t, gzip: false}]\nallow_anonymous: true\n\
+         queue:\n  max_bytes: 2GiB\n  max_age: 36h\n  fsync: interval\n  fsync_interval: 50ms\n\
+         retry_delay: 0\n",
+    )
+    .unwrap();
+    assert!(c.auth_token.is_none());
+    assert!(!c.nodes[0].gzip);
+    assert_eq!(c.queue.max_bytes, 2 << 30);
+    assert_eq!(c.queue.max_age, Duration::from_secs(36 * 3600));
+    assert_eq!(c.queue.fsync, FsyncMode::Interval);
+    assert_eq!(c.queue.fsync_interval, Duration::from_millis(50));
+    // Zero is accepted for seed compatibility; the replicator floors it.
+    assert_eq!(c.retry_delay, Duration::ZERO);
+}
+
+#[test]
+fn consistency_counts() {
+    assert_eq!(Consistency::Any.required(3), 0);
+    assert_eq!(Consistency::One.required(3), 1);
+    assert_eq!(Consistency::Quorum.required(3), 2);
+    assert_eq!(Consistency::Quorum.required(2), 2);
+    assert_eq!(Consistency::All.required(3), 3);
+}
+
+#[test]
+fn listen_addr_formats() {
+    let mut c = load("addresses: [{url: 'http://a:1'}]\nbind_address: '::1'\nport: 0\n").unwrap();
+    assert_eq!(c.listen_addr(), "[::1]:0");
+    c.bind_address = "127.0.0.1".into();
+    assert_eq!(c.listen_addr(), "127.0.0.1:0");
+}

@@ -1,0 +1,117 @@
+//! Line protocol at the door: validation, gateway timestamps, body decoding.
+//!
+//! # Why
+//! Every write is appended once to the shared log and then replayed to every
+//! node. A line a node would reject must therefore be rejected *before* it is
+//! logged (otherwise it is dead-lettered N times, long after the client got a
+//! 204), and a line without a timestamp must be stamped *once* here
+//! (otherwise every node assigns its own receive time and the replicas
+//! diverge; retries would also duplicate points). So the gateway runs
+//! InfluxDB's own parser rules on each body, answers bad lines with
+//! InfluxDB's exact texts, and logs a body in which every line is valid and
+//! timestamped.
+//!
+//! # How
+//! - [`decode_body`] inflates gzip with a cap on the *decoded* size (closing
+//!   the gzip-bomb hole 1.x leaves open) and [`gzip`] re-compresses for the
+//!   wire.
+//! - [`scan`]/[`scan_with`] split lines like InfluxDB's `scanLine` (newline
+//!   search with `memchr`, falling back to a quote-aware replay only for
+//!   lines containing `"` or `\`), validate each with the rules of 1.8's
+//!   `models/points.go` (`line.rs` for key/tags/time, `fields.rs` for the
+//!   field set), and return a [`ScanOutput`].
+//! - The output body is the input `Bytes` itself when nothing must change
+//!   (the usual Telegraf batch: all valid, all timestamped, `\n`-terminated).
+//!   Otherwise the good lines are copied once into a new buffer, with
+//!   ` <now>` appended where a timestamp is missing. Nothing on the per-line
+//!   path allocates except the text of a rejected line.
+//! - [`ScanOutput::v1_error`]/[`ScanOutput::v2_error`] format the answer:
+//!   1.x writes the good lines and says `partial write: … dropped=0`; 2.x
+//!   rejects the whole batch with the bare list.
+//!
+//! # Fidelity to InfluxDB, and deliberate differences
+//! Mirrored: escapes (`\,` `\ ` `\=` in names, `\"` `\\` in strings, and 1.x's
+//! rule that any byte after a backslash is escaped), empty or missing
+//! measurement/tag key/tag value/field key/field value, `invalid tag format`,
+//! `duplicate tags` (in any order), `unbalanced quotes`, `invalid field
+//! format`, numbers (`invalid number`, `invalid float`, int64/uint64 range
+//! errors with Go's `strconv` text), booleans, timestamps (`bad timestamp`,
+//! int64 overflow text, `time outside range …` after applying the request
+//! precision, `point is invalid` for trailing junk), the 65535-byte key
+//! limit, leading whitespace/NUL, `#` comments, blank lines, and newlines
+//! inside quoted strings. Like 1.x, duplicate *field* names, `time` as a key
+//! and non-ASCII (even non-UTF-8) names are accepted by the parser: they are
+//! storage-level matters (1.x's shard drops a `time` field later).
+//!
+//! Different on purpose:
+//! - `\r` ending a line is dropped instead of failing the line (1.x/2.x say
+//!   `bad timestamp`/`invalid number`): Windows senders then just work, and
+//!   nodes never see the `\r`.
+//! - Unsigned `u` integers are accepted by default (2.x behaviour);
+//!   [`ScanOptions::v1`] rejects them with `invalid number` as 1.x does.
+//! - An untimestamped line ending in an unpaired backslash is rejected
+//!   (`invalid field format`): appending ` <now>` would escape the space and
+//!   lose the timestamp. Only possible at the very end of a body.
+//! - An untimestamped line whose block goes on past a newline that
+//!   `scanLine` took as quoted (InfluxDB ignores the rest) is rejected as
+//!   `point is invalid`: a stamp appended to it would be ignored as well.
+//! - Error lists stop at [`MAX_STORED_ERRORS`] entries (counted in full in
+//!   [`ScanOutput::bad_lines`]).
+//! - An empty body is not an error here; 2.x answers it with `writing
+//!   requires points`, which is the HTTP layer's call.
+
+mod body;
+mod error;
+mod fields;
+mod line;
+mod precision;
+mod scan;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_vectors;
+
+pub use body::{decode_body, gzip};
+pub use error::{BodyError, LineError};
+pub use precision::Precision;
+pub use scan::{ScanOutput, scan, scan_with};
+
+/// How many rejected lines a [`ScanOutput`] keeps for the error message.
+pub const MAX_STORED_ERRORS: usize = 100;
+
+/// Parser settings that depend on the request or the target version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// Unit of explicit timestamps, used for the range check.
+    pub precision: Precision,
+    /// Accept `123u` fields (2.x) or reject them as `invalid number` (1.x).
+    pub allow_unsigned: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            precision: Precision::Nanosecond,
+            allow_unsigned: true,
+        }
+    }
+}
+
+impl ScanOptions {
+    /// 1.x rules: unsigned integers are rejected.
+    pub fn v1(precision: Precision) -> Self {
+        ScanOptions {
+            precision,
+            allow_unsigned: false,
+        }
+    }
+
+    /// 2.x rules: unsigned integers are accepted.
+    pub fn v2(precision: Precision) -> Self {
+        ScanOptions {
+            precision,
+            allow_unsigned: true,
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The batch scanner: splits a body into lines, validates each, and builds
+//! the body that goes to the log.
+//!
+//! Exists as the hot loop of the write path. It splits lines exactly as
+//! InfluxDB's `scanLine` does (a newline inside a quoted string value, or
+//! right after a backslash, does not end a line), keeps the input `Bytes`
+//! untouched when nothing needs changing, and otherwise copies the good lines
+//! into one new buffer, appending the gateway's timestamp where a line has
+//! none.
+
+use bytes::{Bytes, BytesMut};
+
+use super::error::LineError;
+use super::fields::skip_whitespace;
+use super::line::parse_point;
+use super::{MAX_STORED_ERRORS, ScanOptions};
+
+/// The result of scanning one write body.
+#[derive(Clone, Debug, Default)]
+pub struct ScanOutput {
+    /// The valid lines only, each newline-terminated and carrying a
+    /// timestamp (the gateway's receive time where the client sent none).
+    /// This is the input itself (zero copy) when every line was valid,
+    /// timestamped, free of `\r` and the body ended with a newline; empty
+    /// when no line was valid.
+    pub body: Bytes,
+    /// Number of valid lines (points) in `body`.
+    pub points: usize,
+    /// The first [`MAX_STORED_ERRORS`] rejected lines, in input order.
+    pub errors: Vec<LineError>,
+    /// Number of rejected lines (all of them, not only the stored ones).
+    pub bad_lines: usize,
+}
+
+/// Scans `input` with the default options (nanosecond precision, unsigned
+/// integers accepted). `now` is the receive time in that precision.
+pub fn scan(input: Bytes, now: i64) -> ScanOutput {
+    scan_with(input, now, &ScanOptions::default())
+}
+
+/// Scans `input`; `now` is the request's receive time already converted to
+/// `opts.precision` (take it once per request).
+pub fn scan_with(input: Bytes, now: i64, opts: &ScanOptions) -> ScanOutput {
+    let buf: &[u8] = &input;
+    let len = buf.len();
+    // " <now>" is the same for every line; format it once.
+    let stamp = format!(" {now}");
+    let mut out = ScanOutput::default();
+    // None while the input can still be returned as-is.
+    let mut rebuilt: Option<BytesMut> = None;
+    let mut tags: Vec<(usize, usize)> = Vec::new();
+
+    let mut pos = 0;
+    // Position of the next '"' or '\\' at or after `pos` (len if none):
+    // found with one search for many lines, so quote-free bodies pay for it
+    // once rather than per line.
+    let mut next_special = memchr::memchr2(b'"', b'\\', buf).unwrap_or(len);
+    while pos < len {
+        if next_special < pos {
+            next_special = memchr::memchr2(b'"', b'\\', &buf[pos..]).map_or(len, |o| pos + o);
+        }
+        let (line_end, next) = find_line_end(buf, pos, next_special);
+        let block_start = pos;
+        pos = next;
+
+        let mut end = line_end;
+        // A quoted newline can leave one at the very end of the last block;
+        // InfluxDB strips it, as it strips the terminator.
+        if end > block_start && buf[end - 1] == b'\n' {
+            end -= 1;
+        }
+        // Deliberate deviation: InfluxDB rejects CRLF bodies ("bad
+        // timestamp"/"invalid number"); the gateway drops the `\r` instead,
+        // so nodes never see it.
+        let had_cr = end > block_start && buf[end - 1] == b'\r';
+        if had_cr {
+            end -= 1;
+        }
+        let start = skip_whitespace(buf, block_start);
+        if start >= end || buf[start] == b'#' {
+            // Blank line or comment: harmless to nodes, so it never forces a
+            // rebuild on its own, and is not copied into a rebuilt body.
+            continue;
+        }
+
+        match parse_point(&buf[start..end], opts, &mut tags) {
+            Ok(point) => {
+                out.points += 1;
+                let terminated = line_end < len;
+                if rebuilt.is_none() && (!point.has_timestamp || had_cr || !terminated) {
+                    rebuilt = Some(start_rebuild(buf, block_start));
+                }
+                if let Some(b) = rebuilt.as_mut() {
+                    // Copy from the block start, leading whitespace included:
+                    // it changes how `scanLine` tracks quotes, so removing it
+                    // could re-split the body differently on the node.
+                    b.extend_from_slice(&buf[block_start..end]);
+                    if !point.has_timestamp {
+                        b.extend_from_slice(stamp.as_bytes());
+                    }
+                    b.extend_from_slice(b"\n");
+                }
+            }
+            Err(reason) => {
+                out.bad_lines += 1;
+                if out.errors.len() < MAX_STORED_ERRORS {
+                    out.errors.push(LineError {
+                        line: String::from_utf8_lossy(&buf[start..end]).into_owned(),
+                        reason,
+                    });
+                }
+                if rebuilt.is_none() {
+                    rebuilt = Some(start_rebuild(buf, block_start));
+                }
+            }
+        }
+    }
+
+    out.body = if out.points == 0 {
+        Bytes::new()
+    } else {
+        match rebuilt {
+            Some(b) => b.freeze(),
+            None => input,
+        }
+    };
+    out
+}
+
+/// Starts a rebuilt body with everything before `upto` (lines already known
+/// to be fine, copied in one go).
+fn start_rebuild(buf: &[u8], upto: usize) -> BytesMut {
+    // Room for the rest plus a timestamp on roughly every line.
+    let mut b = BytesMut::with_capacity(buf.len() + buf.len() / 4 + 32);
+    b.extend_from_slice(&buf[..upto]);
+    b
+}
+
+/// Returns (end of the line, start of the next one).
+///
+/// Fast path: a line without `"` or `\` (`next_special` lies beyond the
+/// next newline) ends at that newline. Otherwise
+/// replay `scanLine`: `\` skips the next byte, and after the first space a
+/// `"` seen while more `=` than `,` have passed toggles quoting, inside which
+/// a newline does not end the line.
+#[inline]
+fn find_line_end(buf: &[u8], pos: usize, next_special: usize) -> (usize, usize) {
+    let len = buf.len();
+    let candidate = match memchr::memchr(b'\n', &buf[pos..]) {
+        Some(off) => pos + off,
+        None => len,
+    };
+    if next_special >= candidate {
+        return (candidate, candidate + 1);
+    }
+    let end = scan_line_slow(buf, pos);
+    (end, end + 1)
+}
+
+fn scan_line_slow(buf: &[u8], mut i: usize) -> usize {
+    let len = buf.len();
+    let mut quoted = false;
+    let mut fields = false;
+    let mut equals = 0usize;
+    let mut commas = 0usize;
+    while i < len {
+        let c = buf[i];
+        if c == b'\\' {
+            i += 2;
+            continue;
+        }
+        if c == b' ' {
+            fields = true;
+        }
+        if fields {
+            if !quoted && c == b'=' {
+                equals += 1;
+                i += 1;
+                continue;
+            } else if !quoted && c == b',' {
+                commas += 1;
+                i += 1;
+                continue;
+            } else if c == b'"' && equals > commas {
+                quoted = !quoted;
+                i += 1;
+                continue;
+            }
+        }
+        if c == b'\n' && !quoted {
+            break;
+        }
+        i += 1;
+    }
+    // A trailing backslash "skips" past the end; clamp.
+    i.min(len)
+}

@@ -1,0 +1,190 @@
+//! Background upkeep: persisting cursors, enforcing per-cursor limits,
+//! deleting segments nobody needs, and the `Interval` fsync timer.
+//!
+//! The tasks hold only a `Weak` handle to the log, so dropping every `Log`
+//! handle stops them; `close` stops them explicitly. Limits are pure
+//! arithmetic on the in-memory index (no I/O), so the check stays cheap.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::time::MissedTickBehavior;
+
+use super::cursor::{self, CursorRecord};
+use super::error::LogError;
+use super::segment::fsync_dir;
+use super::state::Shared;
+use super::writer::WriterMsg;
+use super::{FsyncPolicy, Inner, now_ms};
+
+/// Starts the flusher/housekeeping task and, for `Interval`, the sync timer.
+pub(crate) fn spawn(inner: &Arc<Inner>) {
+    let opts = &inner.shared.opts;
+    let flush_every = opts.cursor_flush_interval.max(Duration::from_millis(1));
+    let hk_every = opts.housekeeping_interval;
+    let weak = Arc::downgrade(inner);
+    let mut stop = inner.shutdown.subscribe();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(flush_every);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_hk = Instant::now();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => break,
+            }
+            let Some(inner) = weak.upgrade() else { break };
+            if let Err(e) = flush(&inner).await {
+                tracing::error!(error = %e, "persisting log cursors failed");
+            }
+            if last_hk.elapsed() >= hk_every {
+                last_hk = Instant::now();
+                enforce_limits(&inner.shared);
+                if let Err(e) = cleanup(&inner).await {
+                    tracing::error!(error = %e, "deleting old log segments failed");
+                }
+            }
+        }
+    });
+
+    if let FsyncPolicy::Interval(every) = opts.fsync {
+        let weak = Arc::downgrade(inner);
+        let mut stop = inner.shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every.max(Duration::from_millis(1)));
+            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => break,
+                }
+                let Some(inner) = weak.upgrade() else { break };
+                // A full queue means the writer is busy; the next tick retries.
+                let _ = inner.tx.try_send(WriterMsg::Sync);
+            }
+        });
+    }
+}
+
+/// Persists every cursor whose in-memory record differs from its file.
+pub(crate) async fn flush(inner: &Inner) -> Result<(), LogError> {
+    let _serial = inner.flush_lock.lock().await;
+    let dirty: Vec<(String, CursorRecord)> = {
+        let st = inner.shared.lock();
+        st.cursors
+            .iter()
+            .filter(|(_, c)| c.cur != c.persisted)
+            .map(|(n, c)| (n.clone(), c.cur))
+            .collect()
+    };
+    if dirty.is_empty() {
+        return Ok(());
+    }
+    let cdir = inner.shared.opts.dir.join("cursors");
+    let todo = dirty.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), LogError> {
+        for (name, rec) in &todo {
+            cursor::store(&cdir, name, rec).map_err(|e| LogError::io("write cursor", &cdir, e))?;
+        }
+        fsync_dir(&cdir).map_err(|e| LogError::io("fsync dir", &cdir, e))
+    })
+    .await??;
+    let mut st = inner.shared.lock();
+    for (name, rec) in dirty {
+        if let Some(c) = st.cursors.get_mut(&name) {
+            c.persisted = rec;
+        }
+    }
+    Ok(())
+}
+
+/// Forces cursors over `max_backlog_bytes` / `max_age` forward. Returns how
+/// many were moved.
+pub(crate) fn enforce_limits(shared: &Shared) -> usize {
+    let opts = &shared.opts;
+    let max_bytes = opts.max_backlog_bytes;
+    let max_age_ms = u64::try_from(opts.max_age.as_millis()).unwrap_or(u64::MAX);
+    let now = now_ms();
+    let mut st = shared.lock();
+    let end = st.next_seq;
+    let end_logical = st.end_logical();
+    let mut moves = Vec::new();
+    for (name, c) in &st.cursors {
+        let pos = c.cur.next.max(c.floor);
+        if pos >= end {
+            continue;
+        }
+        let loc = st.locate(pos);
+        let mut target = pos;
+        let mut why = "";
+        if end_logical.saturating_sub(loc.logical) > max_bytes {
+            target = target.max(st.first_seq_at_logical(end_logical - max_bytes));
+            why = "max_backlog_bytes";
+        }
+        if let Some(ts) = loc.appended_at_ms
+            && now.saturating_sub(ts) > max_age_ms
+        {
+            target = target.max(st.first_seq_since(now.saturating_sub(max_age_ms)));
+            why = "max_age";
+        }
+        if target > pos {
+            moves.push((name.clone(), pos, target, why));
+        }
+    }
+    for (name, pos, target, why) in &moves {
+        if let Some(c) = st.cursors.get_mut(name) {
+            let skipped = target - pos;
+            c.cur.next = c.cur.next.max(*target);
+            c.floor = c.floor.max(*target);
+            c.cur.skipped += skipped;
+            c.cur.needs_repair = true;
+            tracing::warn!(
+                cursor = %name, from = pos, to = target, skipped, limit = why,
+                "log cursor over its limit; oldest records skipped, node needs repair"
+            );
+        }
+    }
+    moves.len()
+}
+
+/// Deletes sealed segments whose last seq every persisted cursor is past.
+pub(crate) async fn cleanup(inner: &Inner) -> Result<usize, LogError> {
+    let victims: Vec<PathBuf> = {
+        let mut st = inner.shared.lock();
+        let min_persisted = st
+            .cursors
+            .values()
+            .map(|c| c.persisted.next)
+            .min()
+            .unwrap_or(u64::MAX);
+        let active = st.segments.keys().next_back().copied();
+        let doomed: Vec<u64> = st
+            .segments
+            .iter()
+            .filter(|(k, s)| Some(**k) != active && s.end_seq <= min_persisted)
+            .map(|(k, _)| *k)
+            .collect();
+        doomed
+            .iter()
+            .filter_map(|k| st.segments.remove(k).map(|s| s.path))
+            .collect()
+    };
+    if victims.is_empty() {
+        return Ok(0);
+    }
+    let n = victims.len();
+    let dir = inner.shared.opts.dir.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), LogError> {
+        for p in &victims {
+            match std::fs::remove_file(p) {
+                Ok(()) => tracing::debug!(path = %p.display(), "deleted log segment"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io("delete segment", p, e)),
+            }
+        }
+        fsync_dir(&dir).map_err(|e| LogError::io("fsync dir", &dir, e))
+    })
+    .await??;
+    Ok(n)
+}

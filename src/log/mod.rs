@@ -1,0 +1,443 @@
+//! The durable log: one segmented append-only log shared by every backend
+//! node, with a durable cursor per node.
+//!
+//! A 2xx to a client means the write is in this log per the fsync policy;
+//! replication to nodes is a separate, restartable step that only moves
+//! cursors. Payloads are opaque `Bytes` here (the `record` module encodes them).
+//!
+//! # Files
+//! ```text
+//! <dir>/<first seq, 20 digits>.seg   segments, oldest first; the last is active
+//! <dir>/cursors/<escaped name>.cur   one JSON cursor file per configured node
+//! ```
+//! Seqs start at 1 in a fresh log and are never reused once published, so a
+//! segment name never wraps or collides. (If every segment file vanished but
+//! cursor files remain, the log restarts at the highest cursor instead.)
+//!
+//! # Segment format (all integers little-endian)
+//! ```text
+//! header (16 B): magic "INMATELG" | version u32 (=1) | 4 zero bytes
+//! frame:         len u32 | crc32c u32 | seq u64 | appended_at_ms u64 | payload[len]
+//! ```
+//! The CRC32C covers seq, appended_at_ms and payload. `len` is not covered on
+//! its own but a wrong `len` makes the CRC range wrong, so it is caught too.
+//! Payloads are limited to [`frame::MAX_PAYLOAD_LEN`]. Within a segment seqs
+//! strictly increase; `appended_at_ms` never decreases within a process run.
+//! The writer rotates to a new segment before the request that would start
+//! beyond `segment_bytes`; one append (or `append_batch`) never spans two
+//! segments, so a segment may exceed `segment_bytes` by one request.
+//!
+//! # Write path ([`writer`])
+//! One OS thread owns the active file. Appends queue on a bounded channel
+//! (so a flood of appends back-pressures callers, while a slow *cursor*
+//! never does); the thread drains all waiting appends into one buffer, one
+//! `pwrite`, one `fdatasync` (policy `Always`), then publishes and answers
+//! them all: group commit. `Interval(d)` fsyncs from a timer, `Never` leaves
+//! it to the page cache (and `close`). A failed write or fsync fails that
+//! group and truncates the file back to the last good offset.
+//!
+//! Records are *published* (made visible to readers, `next_seq`, the end
+//! watch, the tail cache) only after their durability point. Readers could
+//! safely see earlier data since the log is the source of truth, but
+//! publishing after the ack point means a node can never hold a record the
+//! client was not told succeeded and that a crash then erased, which would
+//! make nodes diverge from what a restarted gateway re-delivers.
+//!
+//! # Read path ([`reader`], [`cache`])
+//! Readers are positioned by seq. Recent records come from the in-memory
+//! tail cache (bounded by `cache_bytes`); older ones are streamed from the
+//! segment files through a reader-private handle and a 1 MiB window,
+//! starting from the sparse index (one point per 64 KiB), so memory stays
+//! bounded however far behind a node is. Gaps (a missing segment, damaged
+//! frames) are skipped.
+//!
+//! # Recovery ([`recovery`], [`scan`])
+//! See `recovery.rs`: the torn tail of the active segment is truncated;
+//! damaged frames in sealed segments are skipped and counted (resync: trust
+//! `len` once, else scan byte by byte for the next frame whose seq is in
+//! range and whose CRC matches); everything lands in [`RecoveryReport`].
+//!
+//! # Cursors, limits, cleanup ([`cursor`], [`housekeeping`])
+//! `advance` moves a cursor in memory; a flusher persists changed cursors
+//! every `cursor_flush_interval` (tmp + fsync + rename + dir fsync). A sealed
+//! segment is deleted only once every cursor's *persisted* value is past its
+//! last seq. Once a second, housekeeping prices each cursor's backlog (bytes
+//! to the end, age of its oldest record, from the sparse index: within one
+//! 64 KiB index step, exact when cached) and forces a cursor over
+//! `max_backlog_bytes` / `max_age` forward, counting the skipped records and
+//! setting `needs_repair`. Readers on that cursor jump to the new position.
+
+mod cache;
+mod cursor;
+mod error;
+pub mod frame;
+mod housekeeping;
+mod reader;
+mod recovery;
+mod scan;
+mod segment;
+mod state;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_damage;
+#[cfg(test)]
+mod tests_model;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use error::LogError;
+pub use reader::LogReader;
+pub use recovery::RecoveryReport;
+
+use cache::TailCache;
+use cursor::CursorState;
+use state::{Shared, State};
+use writer::{Writer, WriterMsg};
+
+/// When an append counts as durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// `fdatasync` before acknowledging (group commit amortises it).
+    Always,
+    /// Acknowledge after `write()`; a timer fsyncs this often.
+    Interval(Duration),
+    /// Acknowledge after `write()`; the OS flushes when it likes.
+    Never,
+}
+
+/// How to open a [`Log`].
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// The log directory (callers pass `data_dir.join("log")`).
+    pub dir: PathBuf,
+    /// Rotate once the active segment reaches this many bytes.
+    pub segment_bytes: u64,
+    pub fsync: FsyncPolicy,
+    /// In-memory tail of recent records shared by readers.
+    pub cache_bytes: usize,
+    /// Per cursor: backlog above this is skipped (oldest first).
+    pub max_backlog_bytes: u64,
+    /// Per cursor: records older than this are skipped.
+    pub max_age: Duration,
+    /// How often changed cursors are persisted.
+    pub cursor_flush_interval: Duration,
+    /// How often limits are enforced and old segments deleted.
+    pub housekeeping_interval: Duration,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            dir: PathBuf::from("data/log"),
+            segment_bytes: 64 * 1024 * 1024,
+            fsync: FsyncPolicy::Always,
+            cache_bytes: 64 * 1024 * 1024,
+            max_backlog_bytes: 10 * 1024 * 1024 * 1024,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            cursor_flush_interval: Duration::from_millis(100),
+            housekeeping_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// One record as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: u64,
+    pub appended_at_ms: u64,
+    pub payload: Bytes,
+}
+
+/// Backlog of one cursor; byte and age figures are within one sparse index
+/// step (64 KiB) of exact unless the cursor is inside the tail cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorStats {
+    /// Next seq the node needs (in memory).
+    pub position: u64,
+    /// Value last written to the cursor file.
+    pub persisted: u64,
+    pub backlog_records: u64,
+    pub backlog_bytes: u64,
+    /// Age of the oldest undelivered record; `None` when caught up.
+    pub oldest_age: Option<Duration>,
+    /// Records skipped because of `max_backlog_bytes` / `max_age`, in total.
+    pub skipped_records: u64,
+    /// Records were skipped or lost: the node needs a repair.
+    pub needs_repair: bool,
+}
+
+/// The shared, cloneable handle to an open log.
+#[derive(Clone)]
+pub struct Log {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) shared: Arc<Shared>,
+    tx: mpsc::Sender<WriterMsg>,
+    end_rx: watch::Receiver<u64>,
+    report: RecoveryReport,
+    closed: AtomicBool,
+    /// Serialises `close` (true once done) so it is idempotent.
+    close_done: tokio::sync::Mutex<bool>,
+    /// Serialises cursor flushes so files and `persisted` cannot go backwards.
+    pub(crate) flush_lock: tokio::sync::Mutex<()>,
+    pub(crate) shutdown: watch::Sender<bool>,
+}
+
+/// Bound on queued appends before callers wait.
+const APPEND_QUEUE: usize = 1024;
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn validate(opts: &LogOptions, cursors: &[String]) -> Result<(), LogError> {
+    if opts.segment_bytes == 0 {
+        return Err(LogError::InvalidOptions("segment_bytes must be > 0".into()));
+    }
+    let mut seen = HashSet::new();
+    for c in cursors {
+        if c.is_empty() {
+            return Err(LogError::InvalidOptions("empty cursor name".into()));
+        }
+        if !seen.insert(c) {
+            return Err(LogError::InvalidOptions(format!("duplicate cursor {c:?}")));
+        }
+    }
+    Ok(())
+}
+
+impl Log {
+    /// Opens or creates the log and runs recovery. `cursors` are the node
+    /// names currently configured: existing cursors resume, a new name starts
+    /// at the log's end, cursor files of names not listed are deleted.
+    /// Spawns the writer thread and housekeeping tasks (needs a tokio runtime).
+    pub async fn open(opts: LogOptions, cursors: &[String]) -> Result<Log, LogError> {
+        validate(&opts, cursors)?;
+        let dir = opts.dir.clone();
+        let names = cursors.to_vec();
+        let rec = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(|e| LogError::io("create dir", &dir, e))?;
+            recovery::recover(&dir, &names)
+        })
+        .await??;
+
+        let active = rec
+            .segments
+            .last()
+            .cloned()
+            .ok_or_else(|| LogError::Task("recovery produced no active segment".into()))?;
+        let segments: BTreeMap<u64, _> =
+            rec.segments.into_iter().map(|m| (m.first_seq, m)).collect();
+        let cursors: HashMap<String, CursorState> = rec
+            .cursors
+            .into_iter()
+            .map(|(n, r)| (n, CursorState::new(r, r)))
+            .collect();
+        let state = State {
+            segments,
+            cache: TailCache::new(opts.cache_bytes, rec.next_seq),
+            cursors,
+            next_seq: rec.next_seq,
+            closed: false,
+        };
+        let (end_tx, end_rx) = watch::channel(rec.next_seq);
+        let shared = Arc::new(Shared {
+            opts,
+            state: Mutex::new(state),
+            end_tx,
+        });
+        let writer = Writer::new(
+            shared.clone(),
+            rec.active_file,
+            &active,
+            rec.next_seq,
+            rec.last_ts,
+        );
+        let (tx, rx) = mpsc::channel(APPEND_QUEUE);
+        std::thread::Builder::new()
+            .name("inmate-log-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| LogError::io("spawn writer", &shared.opts.dir, e))?;
+        let (shutdown, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            shared,
+            tx,
+            end_rx,
+            report: rec.report,
+            closed: AtomicBool::new(false),
+            close_done: tokio::sync::Mutex::new(false),
+            flush_lock: tokio::sync::Mutex::new(()),
+            shutdown,
+        });
+        housekeeping::spawn(&inner);
+        Ok(Log { inner })
+    }
+
+    /// What recovery found at open.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.inner.report
+    }
+
+    /// Appends one payload; resolves once durable per the fsync policy.
+    /// On error nothing was appended and the log stays consistent.
+    pub async fn append(&self, payload: Bytes) -> Result<u64, LogError> {
+        self.append_batch(vec![payload]).await
+    }
+
+    /// Appends several payloads as one group with consecutive seqs, all or
+    /// nothing; returns the first seq (`next_seq()` if `payloads` is empty).
+    pub async fn append_batch(&self, payloads: Vec<Bytes>) -> Result<u64, LogError> {
+        if payloads.is_empty() {
+            return Ok(self.next_seq());
+        }
+        for p in &payloads {
+            writer::check_payload(p)?;
+        }
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(LogError::Closed);
+        }
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(WriterMsg::Append { payloads, reply })
+            .await
+            .map_err(|_| LogError::Closed)?;
+        rx.await.map_err(|_| LogError::Closed)?
+    }
+
+    /// The seq the next append will get; every seq below is published.
+    pub fn next_seq(&self) -> u64 {
+        self.inner.shared.lock().next_seq
+    }
+
+    /// A reader starting at `cursor`'s current position.
+    pub fn reader(&self, cursor: &str) -> Result<LogReader, LogError> {
+        let pos = {
+            let st = self.inner.shared.lock();
+            let c = st
+                .cursors
+                .get(cursor)
+                .ok_or_else(|| LogError::UnknownCursor(cursor.to_string()))?;
+            c.cur.next.max(c.floor)
+        };
+        Ok(LogReader::new(
+            self.inner.shared.clone(),
+            cursor.to_string(),
+            pos,
+            self.inner.end_rx.clone(),
+        ))
+    }
+
+    /// Next seq `cursor` needs (in-memory value).
+    pub fn cursor(&self, cursor: &str) -> Option<u64> {
+        self.inner
+            .shared
+            .lock()
+            .cursors
+            .get(cursor)
+            .map(|c| c.cur.next)
+    }
+
+    /// Records that `cursor` delivered everything below `next`. Cursors only
+    /// move forward and never past the end; persisted by the flusher.
+    pub fn advance(&self, cursor: &str, next: u64) {
+        let mut st = self.inner.shared.lock();
+        let end = st.next_seq;
+        match st.cursors.get_mut(cursor) {
+            Some(c) => c.cur.next = c.cur.next.max(next.min(end)),
+            None => tracing::debug!(cursor, "advance on unknown log cursor ignored"),
+        }
+    }
+
+    /// Clears `needs_repair` after an operator repaired the node; returns
+    /// false for an unknown cursor.
+    pub fn clear_needs_repair(&self, cursor: &str) -> bool {
+        let mut st = self.inner.shared.lock();
+        match st.cursors.get_mut(cursor) {
+            Some(c) => {
+                c.cur.needs_repair = false;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Persists changed cursors now (shutdown, tests).
+    pub async fn flush_cursors(&self) -> Result<(), LogError> {
+        housekeeping::flush(&self.inner).await
+    }
+
+    /// Enforces `max_backlog_bytes` / `max_age` now; returns how many
+    /// cursors were forced forward. (Housekeeping also does this periodically.)
+    pub fn enforce_limits(&self) -> usize {
+        housekeeping::enforce_limits(&self.inner.shared)
+    }
+
+    /// Deletes sealed segments every persisted cursor is past; returns how
+    /// many. (Housekeeping also does this periodically.)
+    pub async fn cleanup(&self) -> Result<usize, LogError> {
+        housekeeping::cleanup(&self.inner).await
+    }
+
+    /// Backlog figures for one cursor.
+    pub fn stats(&self, cursor: &str) -> Option<CursorStats> {
+        let st = self.inner.shared.lock();
+        let c = st.cursors.get(cursor)?;
+        let pos = c.cur.next.max(c.floor);
+        let end = st.next_seq;
+        let loc = st.locate(pos);
+        let oldest = if pos < end { loc.appended_at_ms } else { None };
+        Some(CursorStats {
+            position: c.cur.next,
+            persisted: c.persisted.next,
+            backlog_records: end.saturating_sub(pos.max(st.oldest_seq())),
+            backlog_bytes: st.end_logical().saturating_sub(loc.logical),
+            oldest_age: oldest.map(|ts| Duration::from_millis(now_ms().saturating_sub(ts))),
+            skipped_records: c.cur.skipped,
+            needs_repair: c.cur.needs_repair,
+        })
+    }
+
+    /// Watches `next_seq` (readers wait on it).
+    pub fn watch_end(&self) -> watch::Receiver<u64> {
+        self.inner.end_rx.clone()
+    }
+
+    /// Drains the writer, fsyncs, persists cursors and stops background
+    /// tasks. Later appends fail with `Closed`; waiting readers get `Closed`.
+    /// Idempotent.
+    pub async fn close(&self) -> Result<(), LogError> {
+        let mut done = self.inner.close_done.lock().await;
+        if *done {
+            return Ok(());
+        }
+        *done = true;
+        self.inner.closed.store(true, Ordering::Release);
+        let (reply, rx) = oneshot::channel();
+        let writer = match self.inner.tx.send(WriterMsg::Close(reply)).await {
+            // A writer that already exited has nothing left to sync.
+            Ok(()) => rx.await.unwrap_or(Ok(())),
+            Err(_) => Ok(()),
+        };
+        let _ = self.inner.shutdown.send(true);
+        let flushed = housekeeping::flush(&self.inner).await;
+        self.inner.shared.lock().closed = true;
+        // Wake readers blocked on the end watch so they see `closed`.
+        self.inner.shared.end_tx.send_modify(|_| {});
+        writer.and(flushed)
+    }
+}

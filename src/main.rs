@@ -1,0 +1,68 @@
+//! The `inmate` binary: parses the command line and hands over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use inmate::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "inmate",
+    version,
+    about = "HA gateway for InfluxDB OSS: durable fan-out writes, routed reads"
+)]
+struct Cli {
+    /// Config file (YAML).
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "INMATE_CONFIG",
+        default_value = "config.yaml"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the config and print the effective config with secrets redacted.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(Command::CheckConfig) = cli.command {
+        print!("{}", config.redacted_yaml());
+        return ExitCode::SUCCESS;
+    }
+    inmate::app::init_logging(&config.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(inmate::app::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let e = anyhow::Error::from(e);
+            tracing::error!(error = %format!("{e:#}"), "gateway failed");
+            eprintln!("inmate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Mutations: through the ordered log to every node, with one merged answer.
+//!
+//! A mutation (InfluxQL DDL/DELETE/`SELECT … INTO`, `/api/v2/delete`, bucket,
+//! task and org changes) is appended to the same durable log as the writes.
+//! Every node therefore applies it exactly where it belongs: after the writes
+//! acknowledged before it, before the writes after it, including a node that
+//! is down now and replays tomorrow ("CREATE DATABASE x" then writes to x
+//! works on a node that missed both).
+//!
+//! The handler then waits (up to `query_timeout`, at least `write_timeout`)
+//! for the nodes that are up and near the log's end to apply it, and answers:
+//! - all answering nodes agree: their answer, plus `X-Inmate-Queued` naming
+//!   nodes that will apply it later;
+//! - they disagree: 500 with every node's status and body;
+//! - none answered in time: 500 saying the mutation is stored and queued
+//!   (the same contract as InfluxDB Enterprise's hinted handoff).
+//!
+//! `now()` in mutations is rewritten to the gateway's clock first, so a node
+//! that replays a `DELETE … WHERE time < now() - 7d` later deletes the same
+//! range as the others.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use super::Gateway;
+use super::read::forward_read;
+use super::respond::{self, Body, Flavor};
+use super::routes::{Incoming2, flavor_of};
+use super::write::now_nanos;
+use crate::query::influxql::{self, QueryClass};
+use crate::record::{Kind, Record};
+
+fn is_form(req: &Incoming2) -> bool {
+    req.headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
+/// Replaces (or drops) `q` in a form-encoded string.
+fn with_q(form: &str, q: &str) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(form.as_bytes()) {
+        if k == "q" {
+            out.append_pair("q", q);
+        } else {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.finish()
+}
+
+fn find_q(form: &[u8]) -> Option<String> {
+    url::form_urlencoded::parse(form)
+        .find(|(k, _)| k == "q")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `/query`: a read goes to one node, a mutation through the log.
+pub async fn influxql(gw: &Arc<Gateway>, mut req: Incoming2) -> Response<Body> {
+    let body = match req.read_body(gw).await {
+        Ok(b) => b,
+        Err(e) => return e.response(Flavor::V1),
+    };
+    // Like Go's FormValue: a form body's q wins over the URL's.
+    let form_q = if is_form(&req) { find_q(&body) } else { None };
+    let url_q = find_q(req.query.as_bytes());
+    let Some(q) = form_q.clone().or(url_q) else {
+        // Let the node say `missing required parameter "q"`.
+        let query = req.query.clone();
+        return forward_read(gw, &req, "/query", &query, body).await;
+    };
+    let classified = influxql::classify(&q);
+    if classified.class != QueryClass::Mutation {
+        let query = req.query.clone();
+        return forward_read(gw, &req, "/query", &query, body).await;
+    }
+    let q = influxql::rewrite_now(&q, now_nanos()).unwrap_or(q);
+    let (query, body) = if form_q.is_some() {
+        (
+            req.query.clone(),
+            Bytes::from(with_q(&String::from_utf8_lossy(&body), &q)),
+        )
+    } else {
+        (with_q(&req.query, &q), body)
+    };
+    let record = Record {
+        kind: Kind::Query,
+        method: "POST".into(),
+        path: "/query".into(),
+        query,
+        auth: req.client_auth.take(),
+        content_type: req
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body,
+    };
+    replicate(gw, record, Flavor::V1).await
+}
+
+/// A v2 mutation (delete, bucket, task, org change), replayed verbatim.
+pub async fn http(gw: &Arc<Gateway>, mut req: Incoming2, path: &str) -> Response<Body> {
+    let flavor = flavor_of(path);
+    let body = match req.read_body(gw).await {
+        Ok(b) => b,
+        Err(e) => return e.response(flavor),
+    };
+    let record = Record {
+        kind: Kind::Http,
+        method: req.method.as_str().to_string(),
+        path: path.to_string(),
+        query: req.query.clone(),
+        auth: req.client_auth.take(),
+        content_type: req
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body,
+    };
+    replicate(gw, record, flavor).await
+}
+
+async fn replicate(gw: &Arc<Gateway>, record: Record, flavor: Flavor) -> Response<Body> {
+    let seq = match gw.log.append(record.encode()).await {
+        Ok(s) => s,
+        Err(e) => {
+            return respond::error(
+                flavor,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("gateway cannot store the mutation durably: {e}"),
+            );
+        }
+    };
+    // Wait for nodes that can apply it soon: up, and not far behind.
+    let window = gw.config.channel_size as u64;
+    let timeout = gw.config.query_timeout.max(gw.config.write_timeout);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let waited: Vec<_> = gw
+        .nodes
+        .iter()
+        .filter(|n| n.health.is_up() && n.acked() + window >= seq)
+        .cloned()
+        .collect();
+    let results =
+        futures_util::future::join_all(waited.iter().map(|n| n.wait_applied(seq, deadline))).await;
+
+    let mut answers = Vec::new();
+    for (node, applied) in waited.iter().zip(results) {
+        if applied && let Some(a) = node.take_answer(seq) {
+            answers.push((node.name().to_string(), a));
+        }
+    }
+    let queued: Vec<&str> = gw
+        .nodes
+        .iter()
+        .map(|n| n.name())
+        .filter(|n| !answers.iter().any(|(a, _)| a == n))
+        .collect();
+    if !queued.is_empty() {
+        tracing::info!(seq, queued = ?queued, "mutation queued for nodes that will apply it later");
+    }
+    let Some((_, first)) = answers.first() else {
+        return respond::error(
+            flavor,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!(
+                "mutation stored durably but no node applied it within {timeout:?}; \
+                 it stays queued for {} and will be applied in order",
+                queued.join(", ")
+            ),
+        );
+    };
+    let agree = answers
+        .iter()
+        .all(|(_, a)| a.status == first.status && a.body == first.body);
+    let mut resp = if agree {
+        let mut r = respond::json(first.status, &serde_json::Value::Null);
+        *r.body_mut() = respond::full(first.body.clone());
+        r.headers_mut().remove(header::CONTENT_TYPE);
+        if let Some(ct) = first
+            .content_type
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            r.headers_mut().insert(header::CONTENT_TYPE, ct);
+        }
+        r
+    } else {
+        let nodes: Vec<_> = answers
+            .iter()
+            .map(|(n, a)| {
+                serde_json::json!({"node": n, "status": a.status.as_u16(), "body": String::from_utf8_lossy(&a.body)})
+            })
+            .collect();
+        tracing::error!(seq, answers = %serde_json::Value::Array(nodes.clone()), "nodes disagree on a mutation");
+        respond::json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &serde_json::json!({"error": "nodes disagree on the mutation's result", "nodes": nodes}),
+        )
+    };
+    if !queued.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&queued.join(","))
+    {
+        resp.headers_mut().insert("x-inmate-queued", v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q_replacement_keeps_other_params() {
+        assert_eq!(
+            with_q("db=x&q=DROP+X&epoch=ms", "DROP Y"),
+            "db=x&q=DROP+Y&epoch=ms"
+        );
+        assert_eq!(
+            find_q(b"db=x&q=CREATE+DATABASE+a").as_deref(),
+            Some("CREATE DATABASE a")
+        );
+        assert_eq!(find_q(b"db=x"), None);
+    }
+}

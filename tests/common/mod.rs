@@ -1,0 +1,164 @@
+//! Shared fixtures for Inmate's integration tests.
+//!
+//! Why this exists: the gateway's promises (every node gets every write, a
+//! hung or dead node is caught up later, reads go to a healthy node) can only
+//! be checked against real processes. This module gives each test:
+//! - [`Influxd`]: a real InfluxDB 1.x server on free loopback ports with its
+//!   own temp data dir, which can be stopped, restarted, paused (SIGSTOP) and
+//!   resumed;
+//! - [`V2Stub`]: an in-process stand-in for InfluxDB 2.7 (no 2.x server can
+//!   be installed here) that records what it received;
+//! - [`Gateway`]: the real `inmate` binary run as a child process;
+//! - small HTTP helpers speaking the 1.x API, with an optional token (here,
+//!   and the gateway tests' own helpers in [`api`]).
+//!
+//! Every fixture owns its ports and directories, so tests in one binary can
+//! run in parallel. Each test binary compiles this module separately and uses
+//! only part of it, hence the module-wide `dead_code`
+//! allowance below (and `unused_imports` on the re-exports).
+#![allow(dead_code)]
+
+pub mod api;
+pub mod gateway;
+pub mod influxd;
+pub mod v2stub;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[allow(unused_imports)]
+pub use gateway::{Gateway, config_yaml, config_yaml_with_tokens};
+#[allow(unused_imports)]
+pub use influxd::Influxd;
+#[allow(unused_imports)]
+pub use v2stub::{RecordedRequest, V2Options, V2Stub};
+
+/// Default per-request timeout of the helpers: long enough for a loaded CI
+/// machine, short enough that a hung gateway fails the test instead of
+/// hanging it.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A fresh HTTP client. Not shared between tests on purpose: each
+/// `#[tokio::test]` has its own runtime, and pooled connections must not
+/// outlive the runtime that opened them.
+pub fn client() -> reqwest::Client {
+    client_with_timeout(HTTP_TIMEOUT)
+}
+
+/// A fresh HTTP client with a specific total request timeout.
+pub fn client_with_timeout(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .expect("reqwest client builds")
+}
+
+/// Adds `Authorization: Token <t>` when a token is given.
+pub fn with_token(req: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
+    match token {
+        Some(t) => req.header("Authorization", format!("Token {t}")),
+        None => req,
+    }
+}
+
+/// `POST {url}/write?db=..` with a line-protocol body; returns status and body text.
+pub async fn write(url: &str, db: &str, body: &str) -> (u16, String) {
+    write_auth(url, db, body, None).await
+}
+
+/// [`write`] with an optional `Authorization: Token` header.
+pub async fn write_auth(url: &str, db: &str, body: &str, token: Option<&str>) -> (u16, String) {
+    let req = client()
+        .post(format!("{url}/write"))
+        .query(&[("db", db)])
+        .body(body.to_owned());
+    let resp = with_token(req, token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}/write failed: {e}"));
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap_or_default())
+}
+
+/// `POST {url}/query?db=..&q=..` (parameters in the URL, as the `influx` CLI
+/// sends them); returns status and the JSON body (a JSON string holding the
+/// raw text when the body is not JSON).
+pub async fn query(url: &str, db: &str, q: &str) -> (u16, serde_json::Value) {
+    query_auth(url, db, q, None).await
+}
+
+/// [`query`] with an optional `Authorization: Token` header.
+pub async fn query_auth(
+    url: &str,
+    db: &str,
+    q: &str,
+    token: Option<&str>,
+) -> (u16, serde_json::Value) {
+    query_params(url, &[("db", db), ("q", q)], token).await
+}
+
+/// `POST {url}/query` with arbitrary URL parameters (e.g. `epoch`, `rp`).
+pub async fn query_params(
+    url: &str,
+    params: &[(&str, &str)],
+    token: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let req = client().post(format!("{url}/query")).query(params);
+    let resp = with_token(req, token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}/query failed: {e}"));
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, json)
+}
+
+/// Polls `check` every 50 ms until it returns true; panics with `what` after
+/// `timeout`. Replication is asynchronous, so tests assert "eventually".
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The Python interpreter with the `influxdb` and `influxdb-client` packages
+/// (set by scripts/test.sh as `INMATE_PYTHON`), if any.
+pub fn python() -> Option<PathBuf> {
+    std::env::var_os("INMATE_PYTHON")
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+}
+
+/// A loopback port that was free a moment ago and has not been handed out
+/// before in this test binary (parallel fixtures would otherwise race for
+/// the same port). Another process may still grab it before it is used, so
+/// callers that bind it must retry on a clash.
+pub fn free_port() -> u16 {
+    static HANDED_OUT: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("bind an ephemeral loopback port");
+        let mut seen = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen.contains(&port) {
+            seen.push(port);
+            return port;
+        }
+    }
+}
