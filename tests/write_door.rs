@@ -124,9 +124,10 @@ async fn untimed_points_are_identical_and_precisions_agree() {
             .iter()
             .map(|r| r[0].as_i64().unwrap())
             .collect();
+        // Two series (p=s and p=ms), one instant.
         assert_eq!(
             times,
-            vec![1_700_000_000_000_000_000],
+            vec![1_700_000_000_000_000_000; 2],
             "both precisions land on one instant: {v}"
         );
     }
