@@ -19,6 +19,7 @@
 pub mod client;
 pub mod deadletter;
 pub mod health;
+pub mod orgs;
 pub mod replicator;
 
 use std::collections::BTreeMap;

@@ -41,6 +41,7 @@ pub struct Replicator {
     pub max_delay: Duration,
     pub timeout: Duration,
     pub retry_count: u32,
+    pub orgs: Arc<super::orgs::Orgs>,
 }
 
 /// What to do with a node's answer to a write.
@@ -165,7 +166,11 @@ impl Replicator {
     ) -> Option<Verdict> {
         let node = &self.node;
         let first = &group[0].1;
-        let body = join_bodies(group);
+        let mut body = join_bodies(group);
+        if first.kind == Kind::Http && first.method == "POST" && first.path == "/api/v2/buckets" {
+            // The client's orgID belongs to one node; each node gets its own.
+            body = self.orgs.localize_body(&node.config, &body).await;
+        }
         let gzipped = node.config.gzip && first.kind == Kind::Write && body.len() > 512;
         let body = if gzipped {
             Bytes::from(crate::lineproto::gzip(&body))

@@ -31,6 +31,7 @@ use tokio::net::TcpListener;
 
 use crate::backend::client::{self, HttpClient};
 use crate::backend::deadletter::DeadLetters;
+use crate::backend::orgs::Orgs;
 use crate::backend::replicator::Replicator;
 use crate::backend::{Node, health};
 use crate::config::{Config, FsyncMode};
@@ -42,6 +43,10 @@ pub struct Gateway {
     pub log: Log,
     pub nodes: Vec<Arc<Node>>,
     pub http: HttpClient,
+    pub orgs: Arc<Orgs>,
+    /// RFC 3339 start time and a monotonic clock, for `/ready`.
+    pub started: String,
+    pub started_at: std::time::Instant,
 }
 
 /// Why the gateway could not start or stopped with an error.
@@ -101,6 +106,7 @@ pub async fn serve(
         })
         .collect();
 
+    let orgs = Arc::new(Orgs::new(config.nodes.clone(), http.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     for node in &nodes {
@@ -123,6 +129,7 @@ pub async fn serve(
             max_delay: config.queue.retry_max_delay,
             timeout: config.write_timeout,
             retry_count: config.retry_count,
+            orgs: orgs.clone(),
         };
         tasks.push(tokio::spawn(rep.run(stop_rx.clone())));
     }
@@ -132,6 +139,9 @@ pub async fn serve(
         log: log.clone(),
         nodes,
         http,
+        orgs,
+        started: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        started_at: std::time::Instant::now(),
     });
     let addr = listener.local_addr().map_err(ServerError::Listener)?;
     tracing::info!(addr = %addr, nodes = ?names, version = env!("CARGO_PKG_VERSION"), "listening");

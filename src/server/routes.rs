@@ -217,7 +217,11 @@ pub async fn handle(
     Ok(resp)
 }
 
-async fn route(gw: &Arc<Gateway>, req: Incoming2) -> Response<Body> {
+async fn route(gw: &Arc<Gateway>, mut req: Incoming2) -> Response<Body> {
+    if req.path.starts_with("/api/v2/") && req.query.contains("orgID") {
+        // v2 org IDs differ per node; names do not (see backend::orgs).
+        req.query = gw.orgs.names_in_query(&req.query).await;
+    }
     let m = &req.method;
     let is = |x: &Method| m == x;
     let path = req.path.as_str();

@@ -8,6 +8,7 @@
 //! proxied.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{HeaderValue, Response, StatusCode};
 
@@ -104,6 +105,8 @@ pub fn health(gw: &Arc<Gateway>, _req: &Incoming2) -> Response<Body> {
         } else {
             "no node is usable; writes are still accepted into the durable log".to_string()
         },
+        "checks": [],
+        "commit": "",
         "log_next_seq": end,
         "nodes": nodes,
     });
@@ -125,7 +128,11 @@ pub fn ready(gw: &Arc<Gateway>) -> Response<Body> {
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         },
-        &serde_json::json!({ "status": if up { "ready" } else { "not ready" } }),
+        &serde_json::json!({
+            "status": if up { "ready" } else { "not ready" },
+            "started": gw.started,
+            "up": humantime::format_duration(Duration::from_secs(gw.started_at.elapsed().as_secs())).to_string(),
+        }),
     )
 }
 
