@@ -1,0 +1,112 @@
+//! The official Python client `influxdb-client` as a real client of the
+//! gateway, with two v2 stand-in nodes (each with its own token and IDs).
+//! `scripts/test.sh` creates the venv and sets `INMATE_PYTHON`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::api::eventually;
+use common::gateway::{Gateway, config_yaml_with_tokens};
+use common::v2stub::{V2Options, V2Stub};
+
+const GW_TOKEN: &str = "py-gateway-token";
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("INMATE_PYTHON") {
+        return p.into();
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python with influxdb-client: run scripts/test.sh (it creates .venv)"
+    );
+    venv
+}
+
+async fn run(phase: &str, url: &str, org_id: &str) -> serde_json::Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/v2_client.py");
+    let out = tokio::process::Command::new(python())
+        .arg(script)
+        .args([phase, url, GW_TOKEN, org_id])
+        .output()
+        .await
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python {phase} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("python prints JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_python_client_through_the_gateway() {
+    let a = V2Stub::start(V2Options {
+        token: "py-a".into(),
+        ..Default::default()
+    })
+    .await;
+    let b = V2Stub::start(V2Options {
+        token: "py-b".into(),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = config_yaml_with_tokens(
+        &[(&a.url, "py-a"), (&b.url, "py-b")],
+        &format!(
+            "auth_token: {GW_TOKEN}\nhealth_check_interval: 0.2\nretry_delay: 0.1\nqueue:\n  retry_max_delay: 0.5\n"
+        ),
+    );
+    let gw = Gateway::start(&yaml, dir.path()).await;
+
+    let first = run("first", &gw.url, &a.org_id).await;
+    assert_eq!(first["ping"], true, "{first}");
+    // Node b goes away mid-stream; the client must not notice.
+    b.set_unreachable(true);
+    let second = run("second", &gw.url, &a.org_id).await;
+    assert!(second["csv_rows"].as_u64().unwrap() > 10, "{second}");
+    assert_eq!(second["bad_status"], 400, "{second}");
+    assert_eq!(second["bad_body"]["code"], "invalid", "{second}");
+    assert_eq!(second["wrong_token_status"], 401, "{second}");
+    assert_eq!(second["bucket_name"], "pybucket", "{second}");
+
+    b.set_unreachable(false);
+    for (n, tok) in [(&a, "py-a"), (&b, "py-b")] {
+        let ok = eventually(Duration::from_secs(30), || async {
+            n.lines("telegraf").len() == 10_000
+        })
+        .await;
+        assert!(
+            ok,
+            "{} has {} of 10000 lines",
+            n.url,
+            n.lines("telegraf").len()
+        );
+        let writes: Vec<_> = n
+            .requests()
+            .into_iter()
+            .filter(|r| r.path == "/api/v2/write")
+            .collect();
+        assert!(
+            writes
+                .iter()
+                .all(|r| r.header("authorization") == Some(&format!("Token {tok}")))
+        );
+        let ok = eventually(Duration::from_secs(10), || async {
+            n.buckets()
+                .iter()
+                .any(|(_, name, org)| name == "pybucket" && org == &n.org_id)
+        })
+        .await;
+        assert!(
+            ok,
+            "{}: pybucket must exist with the node's own orgID: {:?}",
+            n.url,
+            n.buckets()
+        );
+    }
+}
