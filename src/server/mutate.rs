@@ -27,12 +27,12 @@ use http::{HeaderValue, Response, StatusCode, header};
 use super::Gateway;
 use super::read::forward_read;
 use super::respond::{self, Body, Flavor};
-use super::routes::{Incoming2, flavor_of};
+use super::routes::{ClientRequest, flavor_of};
 use super::write::now_nanos;
 use crate::query::influxql::{self, QueryClass};
 use crate::record::{Kind, Record};
 
-fn is_form(req: &Incoming2) -> bool {
+fn is_form(req: &ClientRequest) -> bool {
     req.headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -59,7 +59,7 @@ fn find_q(form: &[u8]) -> Option<String> {
 }
 
 /// `/query`: a read goes to one node, a mutation through the log.
-pub async fn influxql(gw: &Arc<Gateway>, mut req: Incoming2) -> Response<Body> {
+pub async fn influxql(gw: &Arc<Gateway>, mut req: ClientRequest) -> Response<Body> {
     let body = match req.read_body(gw).await {
         Ok(b) => b,
         Err(e) => return e.response(Flavor::V1),
@@ -86,10 +86,37 @@ pub async fn influxql(gw: &Arc<Gateway>, mut req: Incoming2) -> Response<Body> {
     } else {
         (with_q(&req.query, &q), body)
     };
-    let record = Record {
-        kind: Kind::Query,
-        method: "POST".into(),
-        path: "/query".into(),
+    // Mutations are always POSTed: 1.x warns about them over GET.
+    let record = to_record(&mut req, Kind::Query, "POST", "/query", query, body);
+    replicate(gw, record, Flavor::V1).await
+}
+
+/// A v2 mutation (delete, bucket, task, org change), replayed verbatim.
+pub async fn http(gw: &Arc<Gateway>, mut req: ClientRequest, path: &str) -> Response<Body> {
+    let flavor = flavor_of(path);
+    let body = match req.read_body(gw).await {
+        Ok(b) => b,
+        Err(e) => return e.response(flavor),
+    };
+    let (method, query) = (req.method.as_str().to_string(), req.query.clone());
+    let record = to_record(&mut req, Kind::Http, &method, path, query, body);
+    replicate(gw, record, flavor).await
+}
+
+/// The log record for a mutation, keeping the client's credentials and
+/// content type for replay.
+fn to_record(
+    req: &mut ClientRequest,
+    kind: Kind,
+    method: &str,
+    path: &str,
+    query: String,
+    body: Bytes,
+) -> Record {
+    Record {
+        kind,
+        method: method.to_string(),
+        path: path.to_string(),
         query,
         auth: req.client_auth.take(),
         content_type: req
@@ -98,31 +125,7 @@ pub async fn influxql(gw: &Arc<Gateway>, mut req: Incoming2) -> Response<Body> {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
         body,
-    };
-    replicate(gw, record, Flavor::V1).await
-}
-
-/// A v2 mutation (delete, bucket, task, org change), replayed verbatim.
-pub async fn http(gw: &Arc<Gateway>, mut req: Incoming2, path: &str) -> Response<Body> {
-    let flavor = flavor_of(path);
-    let body = match req.read_body(gw).await {
-        Ok(b) => b,
-        Err(e) => return e.response(flavor),
-    };
-    let record = Record {
-        kind: Kind::Http,
-        method: req.method.as_str().to_string(),
-        path: path.to_string(),
-        query: req.query.clone(),
-        auth: req.client_auth.take(),
-        content_type: req
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        body,
-    };
-    replicate(gw, record, flavor).await
+    }
 }
 
 async fn replicate(gw: &Arc<Gateway>, record: Record, flavor: Flavor) -> Response<Body> {

@@ -25,7 +25,7 @@ use rand::seq::SliceRandom;
 
 use super::Gateway;
 use super::respond::{self, Body, BoxError};
-use super::routes::{Incoming2, flavor_of};
+use super::routes::{ClientRequest, flavor_of};
 use crate::backend::Node;
 use crate::backend::client::{self, Outgoing};
 
@@ -59,13 +59,13 @@ pub fn forwardable(headers: &HeaderMap) -> HeaderMap {
 }
 
 /// A read whose body is buffered, sent to its own path.
-pub async fn proxy_buffered(gw: &Arc<Gateway>, req: Incoming2) -> Response<Body> {
+pub async fn proxy_buffered(gw: &Arc<Gateway>, req: ClientRequest) -> Response<Body> {
     let path = req.path.clone();
     proxy_as(gw, req, &path).await
 }
 
 /// A read sent to `path` (used for the original's misspelt aliases).
-pub async fn proxy_as(gw: &Arc<Gateway>, mut req: Incoming2, path: &str) -> Response<Body> {
+pub async fn proxy_as(gw: &Arc<Gateway>, mut req: ClientRequest, path: &str) -> Response<Body> {
     let flavor = flavor_of(path);
     let body = match req.read_body(gw).await {
         Ok(b) => b,
@@ -134,7 +134,7 @@ async fn candidates(gw: &Gateway) -> Vec<(Arc<Node>, bool)> {
 /// Sends a read to one node after another until one answers below 500.
 pub async fn forward_read(
     gw: &Gateway,
-    req: &Incoming2,
+    req: &ClientRequest,
     path: &str,
     query: &str,
     body: Bytes,

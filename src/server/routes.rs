@@ -24,7 +24,7 @@ use super::respond::{self, Body, Flavor};
 use super::{Gateway, mutate, read, status, write};
 
 /// What a handler needs from the request, with the body not yet read.
-pub struct Incoming2 {
+pub struct ClientRequest {
     pub method: Method,
     pub path: String,
     pub query: String,
@@ -65,7 +65,7 @@ impl BodyReadError {
     }
 }
 
-impl Incoming2 {
+impl ClientRequest {
     /// Reads the whole body once (so fallback and fan-out can resend it),
     /// within `max_body_size` (0 = unlimited) and the request timeout.
     ///
@@ -204,7 +204,7 @@ pub async fn handle(
         }
         None => auth_header.map(str::to_string),
     };
-    let req = Incoming2 {
+    let req = ClientRequest {
         method: method.clone(),
         path: path.clone(),
         query: query.clone(),
@@ -217,7 +217,7 @@ pub async fn handle(
     Ok(resp)
 }
 
-async fn route(gw: &Arc<Gateway>, mut req: Incoming2) -> Response<Body> {
+async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Response<Body> {
     if req.path.starts_with("/api/v2/") && req.query.contains("orgID") {
         // v2 org IDs differ per node; names do not (see backend::orgs).
         req.query = gw.orgs.names_in_query(&req.query).await;

@@ -14,11 +14,11 @@ use http::{HeaderValue, Response, StatusCode};
 
 use super::Gateway;
 use super::respond::{self, Body};
-use super::routes::Incoming2;
+use super::routes::ClientRequest;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub fn ping(gw: &Arc<Gateway>, req: &Incoming2) -> Response<Body> {
+pub fn ping(gw: &Arc<Gateway>, req: &ClientRequest) -> Response<Body> {
     // Prefer a healthy node's version: clients print it and some gate
     // features on it.
     let version = gw
@@ -51,7 +51,7 @@ pub fn ping(gw: &Arc<Gateway>, req: &Incoming2) -> Response<Body> {
     r
 }
 
-pub fn health(gw: &Arc<Gateway>, _req: &Incoming2) -> Response<Body> {
+pub fn health(gw: &Arc<Gateway>, _req: &ClientRequest) -> Response<Body> {
     let end = gw.log.next_seq();
     let mut usable = 0;
     let nodes: Vec<serde_json::Value> = gw

@@ -21,7 +21,7 @@ use http::{Response, StatusCode, header};
 
 use super::Gateway;
 use super::respond::{self, Body, Flavor};
-use super::routes::Incoming2;
+use super::routes::ClientRequest;
 use crate::config::Consistency;
 use crate::lineproto::{self, BodyError, Precision, ScanOptions};
 use crate::record::Record;
@@ -136,7 +136,7 @@ fn v2_target(query: &str, default: Consistency) -> Result<Target, Box<Response<B
     })
 }
 
-pub async fn handle(gw: &Arc<Gateway>, mut req: Incoming2, flavor: Flavor) -> Response<Body> {
+pub async fn handle(gw: &Arc<Gateway>, mut req: ClientRequest, flavor: Flavor) -> Response<Body> {
     let target = match flavor {
         Flavor::V1 => v1_target(&req.query, gw.config.write_consistency),
         Flavor::V2 => v2_target(&req.query, gw.config.write_consistency),
