@@ -212,3 +212,52 @@ async fn database_not_found_is_dead_lettered_and_the_queue_moves_on() {
         "dead letters belong to node b: {file:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistency_levels_wait_for_nodes_and_never_lie() {
+    let (a, mut b) = tokio::join!(Influxd::start(), Influxd::start());
+    a.create_db("d").await;
+    b.create_db("d").await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "write_timeout: 1\nhealth_check_interval: 0.2\nretry_delay: 0.1\nqueue:\n  retry_max_delay: 0.5\n";
+    let gw = Gateway::start(&config_yaml(&[&a.url, &b.url], extra), dir.path()).await;
+
+    // Both up: `all` returns once both nodes have applied the write.
+    let (s, t) = write_lp(&gw.url, "db=d&consistency=all", lines("c", 0, 10, T0), None).await;
+    assert_eq!(s, 204, "{t}");
+    assert_eq!(a.count("d", "c", "v").await, 10);
+    assert_eq!(b.count("d", "c", "v").await, 10);
+
+    b.stop().await;
+    let (s, t) = write_lp(
+        &gw.url,
+        "db=d&consistency=one",
+        lines("c", 10, 10, T0),
+        None,
+    )
+    .await;
+    assert_eq!(s, 204, "{t}");
+    let (s, t) = write_lp(
+        &gw.url,
+        "db=d&consistency=all",
+        lines("c", 20, 10, T0),
+        None,
+    )
+    .await;
+    assert_eq!(s, 500, "{t}");
+    assert!(t.contains("1 of 2 required nodes confirmed"), "{t}");
+    assert!(t.contains("stays queued"), "{t}");
+    assert!(!t.contains("partial write"), "Telegraf would drop it: {t}");
+    let (s, t) = write_lp(&gw.url, "db=d&consistency=sometimes", "c v=1i 1\n", None).await;
+    assert_eq!(s, 400, "{t}");
+    assert!(t.contains("invalid consistency level"), "{t}");
+
+    // The 500'd write was durable all along: b gets everything on return.
+    b.restart().await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            b.count("d", "c", "v").await == 30
+        })
+        .await
+    );
+}

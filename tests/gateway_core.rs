@@ -270,3 +270,31 @@ fn missing_config_file_exits_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("/nonexistent/inmate.yaml: "), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_and_exits_zero_keeping_the_backlog() {
+    let (a, mut b) = tokio::join!(Influxd::start(), Influxd::start());
+    a.create_db("d").await;
+    b.create_db("d").await;
+    b.stop().await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "health_check_interval: 0.2\nretry_delay: 0.1\nqueue:\n  retry_max_delay: 0.5\n";
+    let mut gw = Gateway::start(&config_yaml(&[&a.url, &b.url], extra), dir.path()).await;
+    let (s, t) = write_lp(&gw.url, "db=d", common::api::lines("g", 0, 100, T0), None).await;
+    assert_eq!(s, 204, "{t}");
+    let status = gw.terminate().await.expect("exit status");
+    assert!(
+        status.success(),
+        "SIGTERM must exit 0: {status:?}\n{}",
+        gw.logs()
+    );
+    // The backlog for the down node survives the restart and is delivered.
+    b.restart().await;
+    gw.restart().await;
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            b.count("d", "g", "v").await == 100
+        })
+        .await
+    );
+}
