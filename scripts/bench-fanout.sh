@@ -10,6 +10,7 @@ DUR=${1:-10}; CONNS=${2:-32}; LINES=${3:-1000}
 command -v nginx >/dev/null || { echo "needs nginx (apt-get install -y nginx)"; exit 1; }
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install -y wrk)"; exit 1; }
 cargo build --release --quiet
+BIN="${CARGO_TARGET_DIR:-target}/release/inmate"
 work=$(mktemp -d "${TMPDIR:-/tmp}/inmate-bench.XXXXXX")
 cleanup() {
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
@@ -66,19 +67,38 @@ port: $GWPORT
 data_dir: $work/data
 log_level: warn
 queue:
-  fsync: always
+  fsync: ${FSYNC:-always}
 CONF
-./target/release/inmate --config "$work/inmate.yaml" >"$work/gw.log" 2>&1 &
+"$BIN" --config "$work/inmate.yaml" >"$work/gw.log" 2>&1 &
 GW=$!
-for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$GWPORT/ping" && break; sleep 0.1; done
+# log_level warn hides the "listening" line, so poll /ping until it answers.
+for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$GWPORT/ping" && break; sleep 0.1; done
+curl -sf -o /dev/null "http://127.0.0.1:$GWPORT/ping" || { echo "gateway did not start:"; cat "$work/gw.log"; exit 1; }
 export LINES
-run() { wrk -t2 -c"$CONNS" -d"${DUR}s" -s bench/write.lua "$1" | awk '/Requests\/sec/ {print $2}'; }
+run() {
+  wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -s bench/write.lua "$1" >"$work/wrk.out"
+  grep -E 'Non-2xx|Socket errors' "$work/wrk.out" >&2 || true
+  awk '/Requests\/sec/ {print $2}' "$work/wrk.out"
+}
 echo "batch: $LINES lines/request, $CONNS connections, ${DUR}s each"
 # Warm up both, then measure.
 wrk -t1 -c4 -d2s -s bench/write.lua "http://127.0.0.1:$MIR/write?db=bench" >/dev/null
 wrk -t1 -c4 -d2s -s bench/write.lua "http://127.0.0.1:$GWPORT/write?db=bench" >/dev/null
 NG=$(run "http://127.0.0.1:$MIR/write?db=bench")
+# PERF=1: also profile the gateway during its run (perf report written to
+# bench/fanout.perf.txt) and report its CPU use.
+if [ "${PERF:-0}" = 1 ]; then
+  perf record -F 499 -g -o "$work/perf.data" -p "$GW" -- sleep "$DUR" >/dev/null 2>&1 &
+  PERFPID=$!
+fi
+CPU0=$(awk '{print $14+$15}' "/proc/$GW/stat")
 IN=$(run "http://127.0.0.1:$GWPORT/write?db=bench")
+CPU1=$(awk '{print $14+$15}' "/proc/$GW/stat")
+echo "gateway CPU during its run: $(awk -v a="$CPU0" -v b="$CPU1" -v d="$DUR" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f%%", (b-a)/hz/d*100 }') of one core"
+if [ -n "${PERFPID:-}" ]; then
+  wait "$PERFPID" || true
+  perf report -i "$work/perf.data" --no-children -g none --sort dso,sym --percent-limit 0.7 --stdio 2>/dev/null | grep -v '^$' | head -120 > bench/fanout.perf.txt || true
+fi
 echo "nginx mirror: $NG req/s"
-echo "inmate:       $IN req/s (fsync always)"
+echo "inmate:       $IN req/s (fsync ${FSYNC:-always})"
 python3 -c "print(f'ratio inmate/nginx-mirror: {float(\"$IN\")/float(\"$NG\"):.2f}x')"

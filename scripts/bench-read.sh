@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Read benchmark: a small InfluxQL SELECT through the gateway vs the same
+# query sent straight to one of its influxd nodes, in one run.
+#
+# Setup: two real influxd 1.x processes (temp dirs, free ports, full config
+# file via -config), the gateway in front of both, database + 10k points
+# written *through the gateway* and replicated to both nodes. Then wrk runs
+# GET /query against the node directly and against the gateway, alternating
+# (direct, gateway, direct, gateway) so drifting machine load hits both sides.
+#
+# Usage: scripts/bench-read.sh [seconds] [connections] [points]
+set -euo pipefail
+export LC_ALL=C
+cd "$(dirname "$0")/.."
+DUR=${1:-10}; CONNS=${2:-32}; POINTS=${3:-10000}
+command -v influxd >/dev/null || { echo "needs influxd (apt-get install -y influxdb)"; exit 1; }
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install -y wrk)"; exit 1; }
+cargo build --release --quiet
+BIN="${CARGO_TARGET_DIR:-target}/release/inmate"
+work=$(mktemp -d "${TMPDIR:-/tmp}/inmate-bench-read.XXXXXX")
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ping() { # url what
+  for _ in $(seq 200); do curl -sf -o /dev/null "$1/ping" && return 0; sleep 0.1; done
+  echo "$2 did not start"; cat "$work"/*.log; exit 1
+}
+
+start_influxd() { # name -> sets PORT
+  local d="$work/$1" http rpc
+  http=$(free_port); rpc=$(free_port)
+  mkdir -p "$d"
+  cat > "$d/influxdb.conf" <<CONF
+reporting-disabled = true
+bind-address = "127.0.0.1:$rpc"
+[meta]
+  dir = "$d/meta"
+  logging-enabled = false
+[data]
+  dir = "$d/data"
+  wal-dir = "$d/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:$http"
+  log-enabled = false
+  suppress-write-log = true
+[logging]
+  level = "warn"
+[continuous_queries]
+  log-enabled = false
+CONF
+  # INFLUXDB_* variables override the config file: drop them.
+  env $(env | sed -n 's/^\(INFLUXDB_[^=]*\)=.*/-u \1/p') \
+    influxd run -config "$d/influxdb.conf" >"$work/$1.log" 2>&1 &
+  PIDS+=($!)
+  PORT=$http
+  wait_ping "http://127.0.0.1:$http" "influxd $1"
+}
+start_influxd n1; N1=$PORT
+start_influxd n2; N2=$PORT
+
+GWPORT=$(free_port)
+cat > "$work/inmate.yaml" <<CONF
+addresses:
+  - url: http://127.0.0.1:$N1
+  - url: http://127.0.0.1:$N2
+bind_address: 127.0.0.1
+port: $GWPORT
+data_dir: $work/data
+log_level: warn
+CONF
+"$BIN" --config "$work/inmate.yaml" >"$work/gw.log" 2>&1 &
+PIDS+=($!)
+GW="http://127.0.0.1:$GWPORT"
+wait_ping "$GW" gateway
+
+# Database and data, through the gateway (so both nodes get them).
+curl -sf -o /dev/null -XPOST "$GW/query" --data-urlencode 'q=CREATE DATABASE bench'
+python3 - "$POINTS" > "$work/points.lp" <<'PY'
+import sys
+n = int(sys.argv[1]); ts = 1700000000000000000
+for i in range(n):
+    print(f"cpu,host=server{i%50:02d},region=us-west,cpu=cpu{i%8} usage_user={i%100}.5,usage_system=0.25,usage_idle=99.1,usage_iowait={i%7}i {ts+i*1000000000}")
+PY
+split -l 1000 "$work/points.lp" "$work/chunk."
+for f in "$work"/chunk.*; do
+  curl -sf -o /dev/null -XPOST "$GW/write?db=bench&consistency=all" --data-binary @"$f"
+done
+count() { curl -sf -G "$1/query" --data-urlencode db=bench --data-urlencode 'q=SELECT count(usage_user) FROM cpu' | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["series"][0]["values"][0][1])'; }
+for _ in $(seq 100); do
+  [ "$(count "http://127.0.0.1:$N1")" = "$POINTS" ] && [ "$(count "http://127.0.0.1:$N2")" = "$POINTS" ] && break
+  sleep 0.2
+done
+echo "points: node1=$(count "http://127.0.0.1:$N1") node2=$(count "http://127.0.0.1:$N2") (wanted $POINTS)"
+
+Q='q=SELECT%20usage_user%2Cusage_idle%20FROM%20cpu%20WHERE%20host%3D%27server07%27%20LIMIT%2010&db=bench'
+# Parse wrk --latency output: req/s, p50, p99 (in ms).
+run() { # url label [connections]
+  local c=${3:-$CONNS} t=2
+  [ "$c" -lt 2 ] && t=1
+  wrk -t$t -c"$c" -d"${DUR}s" --latency "$1/query?$Q" >"$work/wrk.out"
+  grep -E 'Non-2xx|Socket errors' "$work/wrk.out" >&2 || true
+  awk -v label="$2" '
+    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
+    /^ *50%/ { p50 = ms($2) } /^ *99%/ { p99 = ms($2) } /Requests\/sec/ { rps = $2 }
+    END { printf "%s %s %.3f %.3f\n", label, rps, p50, p99 }' "$work/wrk.out"
+}
+echo "query: GET /query?$Q"
+echo "$CONNS connections, ${DUR}s per run, runs alternate direct/gateway"
+curl -sf -o /dev/null "$GW/query?$Q" || { echo "query through gateway failed"; curl -s "$GW/query?$Q"; exit 1; }
+wrk -t1 -c4 -d2s "http://127.0.0.1:$N1/query?$Q" >/dev/null
+wrk -t1 -c4 -d2s "$GW/query?$Q" >/dev/null
+summary() {
+awk '
+  { n[$1]++; rps[$1]+=$2; p50[$1]+=$3; p99[$1]+=$4 }
+  END {
+    for (k in n) { rps[k]/=n[k]; p50[k]/=n[k]; p99[k]/=n[k] }
+    printf "direct influxd: %.0f req/s  p50 %.3f ms  p99 %.3f ms (mean of %d runs)\n", rps["direct"], p50["direct"], p99["direct"], n["direct"]
+    printf "gateway:        %.0f req/s  p50 %.3f ms  p99 %.3f ms (mean of %d runs)\n", rps["gateway"], p50["gateway"], p99["gateway"], n["gateway"]
+    printf "ratio gateway/direct req/s: %.2fx\n", rps["gateway"]/rps["direct"]
+    printf "added latency: p50 %+.3f ms, p99 %+.3f ms\n", p50["gateway"]-p50["direct"], p99["gateway"]-p99["direct"]
+  }' "$1"
+}
+echo "== saturated: $CONNS connections (throughput; the machine's 2 cores are the limit)"
+{
+  run "http://127.0.0.1:$N1" direct
+  run "$GW" gateway
+  run "http://127.0.0.1:$N1" direct
+  run "$GW" gateway
+} | tee "$work/results"
+summary "$work/results"
+echo "== unsaturated: 1 connection (added latency without CPU contention)"
+{
+  run "http://127.0.0.1:$N1" direct 1
+  run "$GW" gateway 1
+  run "http://127.0.0.1:$N1" direct 1
+  run "$GW" gateway 1
+} | tee "$work/results1"
+summary "$work/results1"
