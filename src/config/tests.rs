@@ -97,6 +97,10 @@ fn env_interpolation_in_strings() {
 fn exact_error_messages() {
     let cases: &[(&str, &str)] = &[
         (
+            "addresses:\n  - url: https://a:1\n",
+            "config.yaml: addresses[0].url: invalid URL \"https://a:1\": https node URLs are not supported yet (use http, or a TLS-terminating proxy)",
+        ),
+        (
             "addresses:\n  - url: http://a:1\n  - url: 'htp:/x'\n",
             "config.yaml: addresses[1].url: invalid URL \"htp:/x\": scheme must be http or https",
         ),

@@ -116,6 +116,16 @@ fn node_url(path: &str, raw: &str) -> Result<url::Url, Problem> {
             format!("invalid URL {raw:?}: scheme must be http or https"),
         ));
     }
+    if url.scheme() == "https" {
+        // Refuse rather than fail every request at runtime: this build's
+        // node client has no TLS connector yet.
+        return Err(problem(
+            path,
+            format!(
+                "invalid URL {raw:?}: https node URLs are not supported yet (use http, or a TLS-terminating proxy)"
+            ),
+        ));
+    }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(bad());
     }
