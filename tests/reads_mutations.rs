@@ -209,3 +209,51 @@ async fn chunked_results_stream_in_chunks() {
         .count();
     assert!(chunks >= 20, "got {chunks} chunks");
 }
+
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A large result streams through: the gateway's memory does not grow with
+/// the size of the answer, even when the client reads it slowly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_results_stream_with_flat_memory() {
+    let a = Influxd::start().await;
+    a.create_db("d").await;
+    for i in 0..10 {
+        let (s, t) = a.write("d", &lines("huge", i * 40_000, 40_000, T0)).await;
+        assert_eq!(s, 204, "{t}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&config_yaml(&[&a.url], ""), dir.path()).await;
+    let pid = gw.pid().expect("gateway pid");
+    let before = rss_kb(pid);
+    let mut resp = http()
+        .get(format!("{}/query", gw.url))
+        .query(&[("db", "d"), ("q", "SELECT v FROM huge")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (mut total, mut peak) = (0usize, before);
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        total += chunk.len();
+        peak = peak.max(rss_kb(pid));
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    assert!(
+        total > 10 << 20,
+        "the result should be large: {total} bytes"
+    );
+    let grew_kb = peak.saturating_sub(before);
+    assert!(
+        (grew_kb as usize) * 1024 < total / 4,
+        "gateway RSS grew {grew_kb} KiB while streaming {total} bytes"
+    );
+}
