@@ -85,7 +85,8 @@ impl ClientRequest {
             .ok_or_else(|| BodyReadError::Io("body already read".into()))?;
         let drain_cap = limit.saturating_mul(4).max(64 << 20);
         let read = async {
-            let cap = declared.map_or(64 * 1024, |n| (n as usize).min(limit));
+            // No up-front buffer for bodiless requests (most reads).
+            let cap = declared.map_or(0, |n| (n as usize).min(limit));
             let mut buf = BytesMut::with_capacity(cap);
             let mut seen = 0usize;
             let mut too_large = declared.is_some_and(|n| n > limit as u64);
