@@ -19,7 +19,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 S1=$(free_port); S2=$(free_port); MIR=$(free_port)
 cat > "$work/nginx.conf" <<CONF
 worker_processes 1;
@@ -72,8 +73,7 @@ CONF
 "$BIN" --config "$work/inmate.yaml" >"$work/gw.log" 2>&1 &
 GW=$!
 # log_level warn hides the "listening" line, so poll /ping until it answers.
-for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$GWPORT/ping" && break; sleep 0.1; done
-curl -sf -o /dev/null "http://127.0.0.1:$GWPORT/ping" || { echo "gateway did not start:"; cat "$work/gw.log"; exit 1; }
+wait_for_ping "http://127.0.0.1:$GWPORT" || { echo "gateway did not start:"; cat "$work/gw.log"; exit 1; }
 export LINES
 run() {
   wrk -t2 -c"$CONNS" -d"${DUR}s" --latency -s bench/write.lua "$1" >"$work/wrk.out"

@@ -30,7 +30,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 sink() { # name port: nginx null sink
   mkdir -p "$work/$1"
   cat > "$work/$1/nginx.conf" <<CONF
@@ -65,8 +66,7 @@ CONF
 "$BIN" --config "$work/inmate.yaml" >"$work/gw.log" 2>&1 &
 GW=$!
 URL="http://127.0.0.1:$GWPORT"
-for _ in $(seq 100); do curl -sf -o /dev/null "$URL/ping" && break; sleep 0.1; done
-curl -sf -o /dev/null "$URL/ping" || { echo "gateway did not start"; cat "$work/gw.log"; exit 1; }
+wait_for_ping "$URL" || { echo "gateway did not start"; cat "$work/gw.log"; exit 1; }
 
 rss_mb() { awk '/VmRSS/ { printf "%.1f", $2/1024 }' "/proc/$GW/status"; }
 backlog() { # node index -> backlog_bytes

@@ -25,37 +25,17 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 wait_ping() { # url what
-  for _ in $(seq 200); do curl -sf -o /dev/null "$1/ping" && return 0; sleep 0.1; done
+  wait_for_ping "$1" && return 0
   echo "$2 did not start"; cat "$work"/*.log; exit 1
 }
 
 start_influxd() { # name -> sets PORT
   local d="$work/$1" http rpc
   http=$(free_port); rpc=$(free_port)
-  mkdir -p "$d"
-  cat > "$d/influxdb.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$rpc"
-[meta]
-  dir = "$d/meta"
-  logging-enabled = false
-[data]
-  dir = "$d/data"
-  wal-dir = "$d/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:$http"
-  log-enabled = false
-  suppress-write-log = true
-[logging]
-  level = "warn"
-[continuous_queries]
-  log-enabled = false
-CONF
+  influxd_conf "$d" "$http" "$rpc"
   # INFLUXDB_* variables override the config file: drop them.
   env $(env | sed -n 's/^\(INFLUXDB_[^=]*\)=.*/-u \1/p') \
     influxd run -config "$d/influxdb.conf" >"$work/$1.log" 2>&1 &

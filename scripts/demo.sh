@@ -40,23 +40,7 @@ trap cleanup INT TERM EXIT
 start_node() {
     local name="$1" http="$2" rpc="$3" dir
     dir="$(pwd)/$DEMO/$name"
-    cat >"$dir/influxdb.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$rpc"
-[meta]
-  dir = "$dir/meta"
-[data]
-  dir = "$dir/data"
-  wal-dir = "$dir/wal"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[http]
-  bind-address = "127.0.0.1:$http"
-  log-enabled = false
-[logging]
-  level = "warn"
-CONF
+    influxd_conf "$dir" "$http" "$rpc"
     influxd run -config "$dir/influxdb.conf" >"$dir/influxd.log" 2>&1 &
     PIDS+=("$!")
     local pid="$!"

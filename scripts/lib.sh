@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers for scripts/test.sh and scripts/demo.sh (sourced, not run).
+# Shared helpers for scripts/test.sh, demo.sh and bench-*.sh (sourced, not run).
 #
 # Why: both need a real InfluxDB 1.x (`influxd`) and should install it the
 # same way on a fresh machine, holding the apt lock only while installing.
@@ -54,4 +54,47 @@ ensure_python_clients() {
     fi
     INMATE_PYTHON="$(pwd)/$venv/bin/python"
     export INMATE_PYTHON
+}
+
+# Prints a free TCP port on 127.0.0.1.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# influxd_conf DIR HTTP_PORT RPC_PORT: writes DIR/influxdb.conf for a quiet
+# local InfluxDB 1.x with its data under DIR. The RPC bind address must be
+# unique per process too, or a second influxd fails to start.
+influxd_conf() {
+    local dir="$1" http="$2" rpc="$3"
+    mkdir -p "$dir"
+    cat >"$dir/influxdb.conf" <<CONF
+reporting-disabled = true
+bind-address = "127.0.0.1:$rpc"
+[meta]
+  dir = "$dir/meta"
+  logging-enabled = false
+[data]
+  dir = "$dir/data"
+  wal-dir = "$dir/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:$http"
+  log-enabled = false
+  suppress-write-log = true
+[logging]
+  level = "warn"
+[continuous_queries]
+  log-enabled = false
+CONF
+}
+
+# wait_for_ping URL: polls URL/ping for up to 20 s; fails if it never answers.
+wait_for_ping() {
+    for _ in $(seq 200); do
+        curl -sf -o /dev/null "$1/ping" && return 0
+        sleep 0.1
+    done
+    return 1
 }

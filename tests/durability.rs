@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::api::{eventually, influxql, lines, write_lp};
+use common::api::{eventually, influxql, lines, two_nodes, write_lp};
 use common::gateway::{Gateway, config_yaml};
 use common::influxd::Influxd;
 use tokio::sync::{Mutex, RwLock};
@@ -32,9 +32,7 @@ async fn times(node: &Influxd, db: &str, m: &str) -> HashSet<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn down_node_blocks_nothing_and_catches_up() {
-    let (a, mut b) = tokio::join!(Influxd::start(), Influxd::start());
-    a.create_db("d").await;
-    b.create_db("d").await;
+    let (a, mut b) = two_nodes("d").await;
     let dir = tempfile::tempdir().unwrap();
     let extra = "health_check_interval: 0.2\nretry_delay: 0.1\nqueue:\n  retry_max_delay: 0.5\n";
     let gw = Gateway::start(&config_yaml(&[&a.url, &b.url], extra), dir.path()).await;
@@ -80,9 +78,7 @@ async fn down_node_blocks_nothing_and_catches_up() {
 /// acknowledged point must be on both nodes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_twice_loses_no_acknowledged_write() {
-    let (a, mut b) = tokio::join!(Influxd::start(), Influxd::start());
-    a.create_db("d").await;
-    b.create_db("d").await;
+    let (a, mut b) = two_nodes("d").await;
     let dir = tempfile::tempdir().unwrap();
     let extra = "health_check_interval: 0.2\nretry_delay: 0.1\nqueue:\n  retry_max_delay: 0.5\n";
     let mut gw = Gateway::start(&config_yaml(&[&a.url, &b.url], extra), dir.path()).await;
@@ -215,9 +211,7 @@ async fn database_not_found_is_dead_lettered_and_the_queue_moves_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consistency_levels_wait_for_nodes_and_never_lie() {
-    let (a, mut b) = tokio::join!(Influxd::start(), Influxd::start());
-    a.create_db("d").await;
-    b.create_db("d").await;
+    let (a, mut b) = two_nodes("d").await;
     let dir = tempfile::tempdir().unwrap();
     let extra = "write_timeout: 1\nhealth_check_interval: 0.2\nretry_delay: 0.1\nqueue:\n  retry_max_delay: 0.5\n";
     let gw = Gateway::start(&config_yaml(&[&a.url, &b.url], extra), dir.path()).await;

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::api::{eventually, first_count, http, influxql, write_lp};
+use common::api::{eventually, first_count, http, influxql, two_nodes, write_lp};
 use common::gateway::{Gateway, config_yaml};
 use common::influxd::Influxd;
 
@@ -273,9 +273,7 @@ fn missing_config_file_exits_2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_and_exits_zero_keeping_the_backlog() {
-    let (a, mut b) = tokio::join!(Influxd::start(), Influxd::start());
-    a.create_db("d").await;
-    b.create_db("d").await;
+    let (a, mut b) = two_nodes("d").await;
     b.stop().await;
     let dir = tempfile::tempdir().unwrap();
     let extra = "health_check_interval: 0.2\nretry_delay: 0.1\nqueue:\n  retry_max_delay: 0.5\n";

@@ -7,9 +7,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::api::eventually;
-use common::gateway::{Gateway, config_yaml_with_tokens};
-use common::v2stub::{V2Options, V2Stub};
+use common::api::{eventually, v2_cluster};
 
 const GW_TOKEN: &str = "py-gateway-token";
 
@@ -44,24 +42,7 @@ async fn run(phase: &str, url: &str, org_id: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_python_client_through_the_gateway() {
-    let a = V2Stub::start(V2Options {
-        token: "py-a".into(),
-        ..Default::default()
-    })
-    .await;
-    let b = V2Stub::start(V2Options {
-        token: "py-b".into(),
-        ..Default::default()
-    })
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let yaml = config_yaml_with_tokens(
-        &[(&a.url, "py-a"), (&b.url, "py-b")],
-        &format!(
-            "auth_token: {GW_TOKEN}\nhealth_check_interval: 0.2\nretry_delay: 0.1\nqueue:\n  retry_max_delay: 0.5\n"
-        ),
-    );
-    let gw = Gateway::start(&yaml, dir.path()).await;
+    let (a, b, gw, _dir) = v2_cluster("py-a", "py-b", GW_TOKEN).await;
 
     let first = run("first", &gw.url, &a.org_id).await;
     assert_eq!(first["ping"], true, "{first}");

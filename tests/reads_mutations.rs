@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::api::{eventually, first_count, http, influxql, lines, write_lp};
+use common::api::{eventually, first_count, http, influxql, lines, two_nodes, write_lp};
 use common::gateway::{Gateway, config_yaml};
 use common::influxd::Influxd;
 
@@ -141,9 +141,7 @@ async fn mutations_for_a_down_node_apply_in_order_when_it_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_see_own_writes_and_avoid_a_hung_node() {
-    let (a, b) = tokio::join!(Influxd::start(), Influxd::start());
-    a.create_db("d").await;
-    b.create_db("d").await;
+    let (a, b) = two_nodes("d").await;
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(&config_yaml(&[&a.url, &b.url], FAST), dir.path()).await;
     b.pause();

@@ -6,34 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::api::eventually;
-use common::gateway::{Gateway, config_yaml_with_tokens};
-use common::v2stub::{V2Options, V2Stub};
+use common::api::{eventually, v2_cluster};
 
 const GW_TOKEN: &str = "gateway-secret";
-
-async fn setup(extra: &str) -> (V2Stub, V2Stub, Gateway, tempfile::TempDir) {
-    let a = V2Stub::start(V2Options {
-        token: "token-a".into(),
-        ..Default::default()
-    })
-    .await;
-    let b = V2Stub::start(V2Options {
-        token: "token-b".into(),
-        ..Default::default()
-    })
-    .await;
-    assert_ne!(a.org_id, b.org_id, "each stand-in has its own IDs");
-    let dir = tempfile::tempdir().unwrap();
-    let yaml = config_yaml_with_tokens(
-        &[(&a.url, "token-a"), (&b.url, "token-b")],
-        &format!(
-            "auth_token: {GW_TOKEN}\nhealth_check_interval: 0.2\nretry_delay: 0.1\nqueue:\n  retry_max_delay: 0.5\n{extra}"
-        ),
-    );
-    let gw = Gateway::start(&yaml, dir.path()).await;
-    (a, b, gw, dir)
-}
 
 fn post(url: String) -> reqwest::RequestBuilder {
     common::api::http()
@@ -43,7 +18,7 @@ fn post(url: String) -> reqwest::RequestBuilder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_reach_each_node_with_its_own_token() {
-    let (a, b, gw, _d) = setup("").await;
+    let (a, b, gw, _d) = v2_cluster("token-a", "token-b", GW_TOKEN).await;
     let r = post(format!(
         "{}/api/v2/write?org=inmate&bucket=telegraf&precision=s",
         gw.url
@@ -88,7 +63,7 @@ async fn writes_reach_each_node_with_its_own_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_lines_reject_the_whole_v2_batch() {
-    let (a, b, gw, _d) = setup("").await;
+    let (a, b, gw, _d) = v2_cluster("token-a", "token-b", GW_TOKEN).await;
     let r = post(format!(
         "{}/api/v2/write?org=inmate&bucket=telegraf",
         gw.url
@@ -133,7 +108,7 @@ async fn bad_lines_reject_the_whole_v2_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flux_query_falls_back_with_the_same_body() {
-    let (a, b, gw, _d) = setup("").await;
+    let (a, b, gw, _d) = v2_cluster("token-a", "token-b", GW_TOKEN).await;
     let r = post(format!(
         "{}/api/v2/write?org=inmate&bucket=telegraf",
         gw.url
@@ -186,7 +161,7 @@ async fn flux_query_falls_back_with_the_same_body() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bucket_creation_uses_each_nodes_org_id_and_deletes_fan_out() {
-    let (a, b, gw, _d) = setup("").await;
+    let (a, b, gw, _d) = v2_cluster("token-a", "token-b", GW_TOKEN).await;
     let r = post(format!("{}/api/v2/buckets", gw.url))
         .header("Content-Type", "application/json")
         .body(

@@ -6,16 +6,9 @@ mod common;
 use std::io::Write;
 use std::time::Duration;
 
-use common::api::{eventually, http, write_lp};
+use common::api::{eventually, http, two_nodes, write_lp};
 use common::gateway::{Gateway, config_yaml};
 use common::influxd::Influxd;
-
-async fn two_nodes(db: &str) -> (Influxd, Influxd) {
-    let (a, b) = tokio::join!(Influxd::start(), Influxd::start());
-    a.create_db(db).await;
-    b.create_db(db).await;
-    (a, b)
-}
 
 /// All rows of `q` on a node, as JSON.
 async fn rows(node: &Influxd, db: &str, q: &str) -> serde_json::Value {

@@ -88,3 +88,43 @@ pub fn lines(measurement: &str, from: usize, n: usize, base: i64) -> String {
     }
     s
 }
+
+/// Two real `influxd` nodes, each with database `db` created directly.
+pub async fn two_nodes(db: &str) -> (super::Influxd, super::Influxd) {
+    let (a, b) = tokio::join!(super::Influxd::start(), super::Influxd::start());
+    a.create_db(db).await;
+    b.create_db(db).await;
+    (a, b)
+}
+
+/// Two v2 stand-in nodes with their own tokens behind a gateway protected
+/// by `gw_token`, with fast health checks and retries. The temp dir holds
+/// the gateway's data and must outlive the test.
+pub async fn v2_cluster(
+    token_a: &str,
+    token_b: &str,
+    gw_token: &str,
+) -> (
+    super::V2Stub,
+    super::V2Stub,
+    super::Gateway,
+    tempfile::TempDir,
+) {
+    let stub = |token: &str| {
+        super::V2Stub::start(super::V2Options {
+            token: token.into(),
+            ..Default::default()
+        })
+    };
+    let (a, b) = tokio::join!(stub(token_a), stub(token_b));
+    assert_ne!(a.org_id, b.org_id, "each stand-in has its own IDs");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let yaml = super::config_yaml_with_tokens(
+        &[(&a.url, token_a), (&b.url, token_b)],
+        &format!(
+            "auth_token: {gw_token}\nhealth_check_interval: 0.2\nretry_delay: 0.1\nqueue:\n  retry_max_delay: 0.5\n"
+        ),
+    );
+    let gw = super::Gateway::start(&yaml, dir.path()).await;
+    (a, b, gw, dir)
+}
