@@ -29,15 +29,16 @@ struct Entry<'a> {
     body: String,
 }
 
-/// Masks credential parameters (`p`, `u`, `token`) in a query string.
+/// Query parameters that carry a secret and are never written out.
+pub fn is_secret_param(key: &str) -> bool {
+    matches!(key, "p" | "token" | "password")
+}
+
+/// Masks credential parameters (see [`is_secret_param`]) in a query string.
 pub fn mask_query(query: &str) -> String {
     url::form_urlencoded::parse(query.as_bytes())
         .map(|(k, v)| {
-            let v = if matches!(k.as_ref(), "p" | "token" | "password") {
-                "***".into()
-            } else {
-                v
-            };
+            let v = if is_secret_param(&k) { "***".into() } else { v };
             format!("{k}={v}")
         })
         .collect::<Vec<_>>()

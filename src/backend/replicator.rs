@@ -133,10 +133,10 @@ impl Replicator {
                 self.node.set_acked(next);
                 i = j;
             }
-            if let Some(last) = entries.last() {
-                self.log.advance(&name, last.seq + 1);
-                self.node.set_acked(last.seq + 1);
-            }
+            // Also passes trailing entries that did not decode.
+            let end = entries[entries.len() - 1].seq + 1;
+            self.log.advance(&name, end);
+            self.node.set_acked(end);
         }
     }
 

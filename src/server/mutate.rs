@@ -186,9 +186,8 @@ async fn replicate(gw: &Arc<Gateway>, record: Record, flavor: Flavor) -> Respons
         .iter()
         .all(|(_, a)| a.status == first.status && (!exact || a.body == first.body));
     let mut resp = if agree {
-        let mut r = respond::json(first.status, &serde_json::Value::Null);
-        *r.body_mut() = respond::full(first.body.clone());
-        r.headers_mut().remove(header::CONTENT_TYPE);
+        let mut r = Response::new(respond::full(first.body.clone()));
+        *r.status_mut() = first.status;
         if let Some(ct) = first
             .content_type
             .as_deref()

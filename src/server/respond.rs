@@ -66,13 +66,7 @@ pub fn error(flavor: Flavor, status: StatusCode, msg: &str) -> Response<Body> {
             if status != StatusCode::UNAUTHORIZED {
                 // 1.x truncates this header to 1024 bytes.
                 let mut h: String = msg.chars().filter(|c| !c.is_control()).collect();
-                if h.len() > 1024 {
-                    let mut cut = 1024;
-                    while !h.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    h.truncate(cut);
-                }
+                truncate_at_char_boundary(&mut h, 1024);
                 if let Ok(v) = HeaderValue::from_str(&h) {
                     r.headers_mut().insert("x-influxdb-error", v);
                 }
@@ -87,6 +81,20 @@ pub fn error(flavor: Flavor, status: StatusCode, msg: &str) -> Response<Body> {
             r
         }
     }
+}
+
+/// Cuts `s` to at most `max` bytes without splitting a character; returns
+/// whether anything was cut.
+pub fn truncate_at_char_boundary(s: &mut String, max: usize) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.truncate(cut);
+    true
 }
 
 /// Unknown routes: what the original answers.

@@ -20,8 +20,9 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use subtle::ConstantTimeEq;
 
-use super::respond::{self, Body, Flavor};
+use super::respond::{self, Body, Flavor, truncate_at_char_boundary};
 use super::{Gateway, mutate, read, status, write};
+use crate::backend::deadletter::is_secret_param;
 
 /// What a handler needs from the request, with the body not yet read.
 pub struct ClientRequest {
@@ -148,17 +149,12 @@ pub fn mask_for_log(query: &str) -> String {
     let mut out = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         match k.as_ref() {
-            "p" | "token" | "password" => {
-                out.append_pair(&k, "***");
+            k if is_secret_param(k) => {
+                out.append_pair(k, "***");
             }
             "q" => {
                 let mut q = crate::query::influxql::redact(&v);
-                if q.len() > 300 {
-                    let mut cut = 300;
-                    while !q.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    q.truncate(cut);
+                if truncate_at_char_boundary(&mut q, 300) {
                     q.push('…');
                 }
                 out.append_pair("q", &q);
