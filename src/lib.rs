@@ -9,6 +9,7 @@
 //! Module map (each module's `//!` header is its design doc):
 //! - [`config`]: seed-compatible YAML config, validated into an immutable struct.
 //! - [`lineproto`]: line-protocol scanner, gateway timestamps, body decoding.
+//! - [`gzip`]: where writes are compressed, once (client gzip passed through).
 //! - [`log`]: the durable segmented log with per-node cursors.
 //! - [`record`]: what one log entry means (target, credentials, body).
 //! - [`query`]: the InfluxQL tokenizer/classifier.
@@ -18,6 +19,7 @@
 pub mod app;
 pub mod backend;
 pub mod config;
+pub mod gzip;
 pub mod lineproto;
 pub mod log;
 pub mod query;

@@ -9,10 +9,13 @@
 //! the body is what lets a node that was down for a day replay the right
 //! write to the right database with the right user.
 //!
-//! Encoding (all integers little-endian), version 1:
-//! `[1u8 version][kind u8][method: u8 len, bytes][path: u16 len, bytes]`
+//! Encoding (all integers little-endian), version 2:
+//! `[2u8 version][kind u8][flags u8][method: u8 len, bytes][path: u16 len, bytes]`
 //! `[query: u32 len, bytes][auth: u32 len or u32::MAX for none, bytes]`
 //! `[content type: u16 len or u16::MAX for none, bytes][body: the rest]`.
+//! Flag bit 0: the body is gzip (one or more complete members whose decoded
+//! text ends in `\n`; see [`crate::gzip`]). Version 1 (written by earlier
+//! releases) is the same without the flags byte, and still decodes.
 //! The body is the last field so decoding can hand it out as a zero-copy
 //! slice of the log's buffer.
 
@@ -42,6 +45,9 @@ pub struct Record {
     /// credentials of its own configured.
     pub auth: Option<String>,
     pub content_type: Option<String>,
+    /// The body is stored gzip-compressed (a write only): a client's own
+    /// compressed bytes passed through, or compressed once at the door.
+    pub gzip: bool,
     pub body: Bytes,
 }
 
@@ -62,7 +68,8 @@ pub enum RecordError {
     Utf8,
 }
 
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+const FLAG_GZIP: u8 = 1;
 
 impl Record {
     /// A write of validated line protocol.
@@ -74,7 +81,17 @@ impl Record {
             query,
             auth,
             content_type: None,
+            gzip: false,
             body,
+        }
+    }
+
+    /// A write whose body is gzip: complete members, decoded text ending
+    /// in a newline.
+    pub fn gzip_write(path: &str, query: String, auth: Option<String>, body: Bytes) -> Record {
+        Record {
+            gzip: true,
+            ..Record::write(path, query, auth, body)
         }
     }
 
@@ -84,6 +101,7 @@ impl Record {
         );
         b.put_u8(VERSION);
         b.put_u8(self.kind as u8);
+        b.put_u8(if self.gzip { FLAG_GZIP } else { 0 });
         let method = &self.method.as_bytes()[..self.method.len().min(255)];
         b.put_u8(method.len() as u8);
         b.put_slice(method);
@@ -114,7 +132,7 @@ impl Record {
     pub fn decode(buf: &Bytes) -> Result<Record, RecordError> {
         let mut r = Reader { buf, pos: 0 };
         let version = r.u8()?;
-        if version != VERSION {
+        if version != 1 && version != VERSION {
             return Err(RecordError::Version(version));
         }
         let kind = match r.u8()? {
@@ -123,6 +141,7 @@ impl Record {
             3 => Kind::Http,
             k => return Err(RecordError::Kind(k)),
         };
+        let flags = if version >= 2 { r.u8()? } else { 0 };
         let n = r.u8()? as usize;
         let method = r.text(n)?;
         let n = r.u16()? as usize;
@@ -144,6 +163,7 @@ impl Record {
             query,
             auth,
             content_type,
+            gzip: flags & FLAG_GZIP != 0,
             body: buf.slice(r.pos..),
         })
     }
@@ -198,6 +218,7 @@ mod tests {
             query: "db=x&q=CREATE+DATABASE+x".into(),
             auth: Some("Basic dTpw".into()),
             content_type: Some("application/x-www-form-urlencoded".into()),
+            gzip: false,
             body: Bytes::from_static(b"q=DROP"),
         }
     }
@@ -213,6 +234,34 @@ mod tests {
             Bytes::from_static(b"m f=1 1\n"),
         );
         assert_eq!(Record::decode(&w.encode()).unwrap(), w);
+        let z = Record::gzip_write(
+            "/write",
+            "db=d".into(),
+            None,
+            crate::gzip::encode(b"m f=1 1\n"),
+        );
+        assert_eq!(Record::decode(&z.encode()).unwrap(), z);
+    }
+
+    #[test]
+    fn version_1_records_still_decode() {
+        // A version-1 write as earlier releases stored it: no flags byte.
+        let mut v1 = vec![1u8, 1, 4];
+        v1.extend_from_slice(b"POST");
+        v1.extend_from_slice(&6u16.to_le_bytes());
+        v1.extend_from_slice(b"/write");
+        v1.extend_from_slice(&4u32.to_le_bytes());
+        v1.extend_from_slice(b"db=d");
+        v1.extend_from_slice(&u32::MAX.to_le_bytes());
+        v1.extend_from_slice(&u16::MAX.to_le_bytes());
+        v1.extend_from_slice(b"m f=1 1\n");
+        let want = Record::write(
+            "/write",
+            "db=d".into(),
+            None,
+            Bytes::from_static(b"m f=1 1\n"),
+        );
+        assert_eq!(Record::decode(&Bytes::from(v1)).unwrap(), want);
     }
 
     #[test]
@@ -232,7 +281,7 @@ mod tests {
             Record::decode(&Bytes::from(enc.clone())),
             Err(RecordError::Version(9))
         );
-        enc[0] = 1;
+        enc[0] = 2;
         enc[1] = 7;
         assert_eq!(Record::decode(&Bytes::from(enc)), Err(RecordError::Kind(7)));
     }

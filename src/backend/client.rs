@@ -4,21 +4,104 @@
 //! host, so nodes do not interfere). Here the per-node rewrite happens: the
 //! node's configured credentials replace the client's, and nothing the
 //! gateway consumed itself (its own token) ever leaves.
+//!
+//! Request bodies are [`Chunks`]: a list of buffers sent back to back, so a
+//! replicator's coalesced batch goes out as the log's own record slices
+//! (vectored writes) instead of one joined copy per node.
 
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
-use http_body_util::Full;
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::config::NodeConfig;
 
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub type HttpClient = Client<HttpConnector, Chunks>;
+
+/// A request body of several buffers, sent in order with an exact
+/// `Content-Length`. Cloning it clones `Bytes` handles, not data, so a
+/// retry costs nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Chunks {
+    bufs: VecDeque<Bytes>,
+    remaining: u64,
+}
+
+impl Chunks {
+    pub fn len(&self) -> u64 {
+        self.remaining
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+
+    pub fn push(&mut self, b: Bytes) {
+        if !b.is_empty() {
+            self.remaining += b.len() as u64;
+            self.bufs.push_back(b);
+        }
+    }
+
+    /// The buffers, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Bytes> {
+        self.bufs.iter()
+    }
+}
+
+impl From<Bytes> for Chunks {
+    fn from(b: Bytes) -> Chunks {
+        let mut c = Chunks::default();
+        c.push(b);
+        c
+    }
+}
+
+impl FromIterator<Bytes> for Chunks {
+    fn from_iter<I: IntoIterator<Item = Bytes>>(iter: I) -> Chunks {
+        let mut c = Chunks::default();
+        for b in iter {
+            c.push(b);
+        }
+        c
+    }
+}
+
+impl hyper::body::Body for Chunks {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        match this.bufs.pop_front() {
+            Some(b) => {
+                this.remaining -= b.len() as u64;
+                Poll::Ready(Some(Ok(Frame::data(b))))
+            }
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.bufs.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
 
 /// Why a request to a node produced no HTTP response.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +138,7 @@ pub struct Outgoing<'a> {
     pub auth: Option<&'a str>,
     /// Extra headers to pass through (Accept, Content-Type, ...).
     pub headers: &'a HeaderMap,
-    pub body: Bytes,
+    pub body: Chunks,
     /// Set when `body` is already gzip-compressed.
     pub gzipped: bool,
 }
@@ -71,7 +154,7 @@ fn is_cred_param(k: &str) -> bool {
 /// `u`/`p`); else node `username`/`password` replace them (as `u`/`p` on v1
 /// paths, as `Token user:pass` on `/api/v2` paths, which InfluxDB 1.8+
 /// accepts); else the client's own `Authorization` and `u`/`p` pass through.
-pub fn build(node: &NodeConfig, out: &Outgoing<'_>) -> Result<Request<Full<Bytes>>, SendError> {
+pub fn build(node: &NodeConfig, out: &Outgoing<'_>) -> Result<Request<Chunks>, SendError> {
     let node_creds = node.token.is_some() || node.username.is_some();
     let mut query = if node_creds && out.query.contains(['u', 'p']) {
         let pairs =
@@ -134,14 +217,14 @@ pub fn build(node: &NodeConfig, out: &Outgoing<'_>) -> Result<Request<Full<Bytes
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
     }
-    req.body(Full::new(out.body.clone()))
+    req.body(out.body.clone())
         .map_err(|e| SendError::Build(e.to_string()))
 }
 
 /// Sends with a deadline on the response headers (the body streams after).
 pub async fn send(
     client: &HttpClient,
-    req: Request<Full<Bytes>>,
+    req: Request<Chunks>,
     timeout: Duration,
 ) -> Result<Response<Incoming>, SendError> {
     match tokio::time::timeout(timeout, client.request(req)).await {
@@ -171,7 +254,7 @@ mod tests {
             token: token.map(Into::into),
             username: user.map(|u| u.0.into()),
             password: user.map(|u| u.1.into()),
-            gzip: true,
+            gzip: crate::config::WireGzip::Auto,
         }
     }
 
@@ -187,7 +270,7 @@ mod tests {
             query,
             auth,
             headers: h,
-            body: Bytes::new(),
+            body: Chunks::default(),
             gzipped: false,
         }
     }

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use http::Request;
-use http_body_util::Full;
 
 use super::client::{self, HttpClient};
 use crate::config::NodeConfig;
@@ -110,7 +109,7 @@ pub async fn run_checks(
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        let req = Request::get(format!("{base}/ping")).body(Full::default());
+        let req = Request::get(format!("{base}/ping")).body(client::Chunks::default());
         let Ok(req) = req else { return };
         match client::send(&http, req, timeout).await {
             Ok(resp) if resp.status().is_success() => {

@@ -68,7 +68,7 @@ impl Orgs {
             query,
             auth: None,
             headers: &headers,
-            body: Bytes::new(),
+            body: client::Chunks::default(),
             gzipped: false,
         };
         let Ok(req) = client::build(node, &out) else {

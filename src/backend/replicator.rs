@@ -3,8 +3,16 @@
 //! Loop: read a window of entries from the node's cursor (served from the
 //! log's in-memory tail when the node is keeping up), cut it into groups of
 //! consecutive records that can share one request (same path, target and
-//! credentials, up to `queue.max_batch_bytes`), deliver each group, and only
-//! then advance the cursor. Delivery of a group ends in exactly one of:
+//! credentials, up to `queue.max_batch_bytes` of stored bytes; for a
+//! `gzip: auto` node also the same body encoding), deliver each group, and
+//! only then advance the cursor.
+//!
+//! A group's request body is the stored record bodies back to back
+//! ([`Chunks`], no joined copy): concatenated gzip members are one gzip
+//! stream (see [`crate::gzip`]), so stored compressed bodies are sent as they
+//! are. Only a node whose setting differs from how a record was stored pays
+//! for conversion (deflate for `gzip: true`, inflate for `gzip: false`), off
+//! the async workers when the group is large. Delivery of a group ends in exactly one of:
 //! - success (2xx; for a mutation, any definite answer),
 //! - dead-letter (a permanent rejection, see [`classify`]),
 //! - shutdown (the cursor stays, the group is re-sent after restart).
@@ -24,9 +32,10 @@ use http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 use tokio::sync::watch;
 
-use super::client::{self, HttpClient, Outgoing};
+use super::client::{self, Chunks, HttpClient, Outgoing};
 use super::deadletter::DeadLetters;
 use super::{Answer, Node};
+use crate::config::WireGzip;
 use crate::log::{Log, LogReader};
 use crate::record::{Kind, Record};
 
@@ -117,8 +126,10 @@ impl Replicator {
             while i < recs.len() {
                 let mut j = i + 1;
                 let mut bytes = recs[i].1.body.len();
+                let mode = self.node.config.gzip;
                 while j < recs.len()
                     && recs[i].1.coalesces_with(&recs[j].1)
+                    && (mode != WireGzip::Auto || recs[i].1.gzip == recs[j].1.gzip)
                     && bytes + recs[j].1.body.len() <= self.max_batch_bytes
                 {
                     bytes += recs[j].1.body.len();
@@ -166,16 +177,22 @@ impl Replicator {
     ) -> Option<Verdict> {
         let node = &self.node;
         let first = &group[0].1;
-        let mut body = join_bodies(group);
-        if first.kind == Kind::Http && first.method == "POST" && first.path == "/api/v2/buckets" {
+        let (body, gzipped) = if first.kind == Kind::Write {
+            match wire_body(node.config.gzip, group).await {
+                Ok(b) => b,
+                Err(e) => {
+                    // Stored bodies were validated at the door and sit under a
+                    // CRC, so this is damage; keep the evidence, move on.
+                    self.dead_letter(group, 0, &format!("stored body unreadable: {e}"));
+                    return Some(Verdict::DeadLetter);
+                }
+            }
+        } else if first.method == "POST" && first.path == "/api/v2/buckets" {
             // The client's orgID belongs to one node; each node gets its own.
-            body = self.orgs.localize_body(&node.config, &body).await;
-        }
-        let gzipped = node.config.gzip && first.kind == Kind::Write && body.len() > 512;
-        let body = if gzipped {
-            Bytes::from(crate::lineproto::gzip(&body))
+            let body = self.orgs.localize_body(&node.config, &first.body).await;
+            (Chunks::from(body), false)
         } else {
-            body
+            (Chunks::from(first.body.clone()), false)
         };
         let mut headers = HeaderMap::new();
         if let Some(ct) = first.content_type.as_deref().and_then(|c| c.parse().ok()) {
@@ -202,7 +219,12 @@ impl Replicator {
                     self.dead_letter(group, 0, &e.to_string());
                     return Some(Verdict::DeadLetter);
                 }
-                Ok(req) => match client::send(&self.http, req, self.timeout).await {
+                Ok(req) => match tokio::select! {
+                    r = client::send(&self.http, req, self.timeout) => r,
+                    // Shutdown does not wait for a slow node: the cursor
+                    // stays, and the group is re-sent after restart.
+                    _ = stop.changed() => return None,
+                } {
                     Err(e) => {
                         let msg = e.to_string();
                         if node.health.failure(&msg) {
@@ -284,6 +306,19 @@ impl Replicator {
         tracing::error!(node = %name, status, error = %error.trim(), records = group.len(),
             first_seq = group[0].0, file = %self.dead.path().display(), "node rejected records; dead-lettered");
         for (seq, rec) in group {
+            // The file is for people: store the text, not the stored gzip.
+            let plain;
+            let rec = if rec.gzip {
+                let body = crate::gzip::decode(&rec.body, 0).unwrap_or_else(|_| rec.body.clone());
+                plain = Record {
+                    gzip: false,
+                    body,
+                    ..rec.clone()
+                };
+                &plain
+            } else {
+                rec
+            };
             if let Err(e) = self.dead.append(*seq, status, error.trim(), rec) {
                 tracing::error!(node = %name, seq, error = %e, "cannot write dead-letter file");
             }
@@ -313,20 +348,70 @@ impl Replicator {
     }
 }
 
-/// Concatenates the bodies of a group, making sure each ends in a newline.
-fn join_bodies(group: &[(u64, Record)]) -> Bytes {
-    if group.len() == 1 {
-        return group[0].1.body.clone();
+/// Groups larger than this convert (deflate/inflate) on the blocking pool.
+const INLINE_CONVERT_BYTES: usize = 64 * 1024;
+
+/// The request body for a group of writes as this node takes it, and
+/// whether it is gzip. Stored bodies that already match go out as they are.
+async fn wire_body(
+    mode: WireGzip,
+    group: &[(u64, Record)],
+) -> Result<(Chunks, bool), crate::gzip::GzipError> {
+    let gzip = match mode {
+        WireGzip::Always => true,
+        WireGzip::Never => false,
+        // Groups of an auto node share one encoding (see `run`).
+        WireGzip::Auto => group[0].1.gzip,
+    };
+    if group.iter().all(|(_, r)| r.gzip == gzip) {
+        return Ok((plain_or_stored(group), gzip));
     }
-    let total: usize = group.iter().map(|(_, r)| r.body.len() + 1).sum();
-    let mut b = BytesMut::with_capacity(total);
+    let parts: Vec<(bool, Bytes)> = group
+        .iter()
+        .map(|(_, r)| (r.gzip, r.body.clone()))
+        .collect();
+    let total: usize = parts.iter().map(|(_, b)| b.len()).sum();
+    let convert = move || -> Result<Chunks, crate::gzip::GzipError> {
+        parts
+            .into_iter()
+            .map(|(stored_gzip, b)| match (stored_gzip, gzip) {
+                (false, true) => Ok(crate::gzip::encode(&with_newline(b))),
+                (true, false) => crate::gzip::decode(&b, 0),
+                _ => Ok(b),
+            })
+            .collect()
+    };
+    let body = if total > INLINE_CONVERT_BYTES {
+        tokio::task::spawn_blocking(convert)
+            .await
+            .map_err(|e| crate::gzip::GzipError::Corrupt(e.to_string()))??
+    } else {
+        convert()?
+    };
+    Ok((body, gzip))
+}
+
+/// The stored bodies back to back. Plain bodies from the door end in a
+/// newline; one that does not (an older log) gets one, so lines never join.
+fn plain_or_stored(group: &[(u64, Record)]) -> Chunks {
+    let mut c = Chunks::default();
     for (_, r) in group {
-        b.extend_from_slice(&r.body);
-        if !r.body.ends_with(b"\n") {
-            b.extend_from_slice(b"\n");
+        c.push(r.body.clone());
+        if !r.gzip && !r.body.is_empty() && !r.body.ends_with(b"\n") {
+            c.push(Bytes::from_static(b"\n"));
         }
     }
-    b.freeze()
+    c
+}
+
+fn with_newline(b: Bytes) -> Bytes {
+    if b.ends_with(b"\n") || b.is_empty() {
+        return b;
+    }
+    let mut v = BytesMut::with_capacity(b.len() + 1);
+    v.extend_from_slice(&b);
+    v.extend_from_slice(b"\n");
+    v.freeze()
 }
 
 /// Reads a response body up to `cap` bytes (the rest is discarded).
@@ -372,18 +457,45 @@ mod tests {
         );
     }
 
+    fn plain(b: &'static [u8]) -> (u64, Record) {
+        (
+            1,
+            Record::write("/write", String::new(), None, Bytes::from_static(b)),
+        )
+    }
+
+    fn zipped(b: &'static [u8]) -> (u64, Record) {
+        let z = crate::gzip::encode(b);
+        (1, Record::gzip_write("/write", String::new(), None, z))
+    }
+
+    fn joined(c: &Chunks) -> Vec<u8> {
+        c.iter().flat_map(|b| b.iter().copied()).collect()
+    }
+
     #[test]
     fn joined_bodies_are_newline_separated() {
-        let r = |b: &'static [u8]| {
-            (
-                1,
-                Record::write("/write", String::new(), None, Bytes::from_static(b)),
-            )
-        };
-        assert_eq!(
-            &join_bodies(&[r(b"a f=1 1"), r(b"b f=2 2\n")])[..],
-            b"a f=1 1\nb f=2 2\n"
-        );
-        assert_eq!(&join_bodies(&[r(b"a f=1 1")])[..], b"a f=1 1");
+        let c = plain_or_stored(&[plain(b"a f=1 1"), plain(b"b f=2 2\n")]);
+        assert_eq!(joined(&c), b"a f=1 1\nb f=2 2\n");
+    }
+
+    #[tokio::test]
+    async fn each_mode_gets_one_valid_body_for_mixed_groups() {
+        let group = [
+            zipped(b"a f=1 1\n"),
+            plain(b"b f=2 2\n"),
+            zipped(b"c f=3 3\n"),
+        ];
+        let want = b"a f=1 1\nb f=2 2\nc f=3 3\n";
+        let (c, gz) = wire_body(WireGzip::Always, &group).await.unwrap();
+        assert!(gz);
+        assert_eq!(&crate::gzip::decode(&joined(&c), 0).unwrap()[..], want);
+        let (c, gz) = wire_body(WireGzip::Never, &group).await.unwrap();
+        assert!(!gz);
+        assert_eq!(joined(&c), want);
+        // Stored gzip goes out untouched: the same buffers, no copy.
+        let (c, gz) = wire_body(WireGzip::Auto, &group[..1]).await.unwrap();
+        assert!(gz);
+        assert_eq!(c.iter().next().unwrap().as_ptr(), group[0].1.body.as_ptr());
     }
 }

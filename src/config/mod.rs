@@ -67,6 +67,33 @@ pub enum FsyncMode {
     Never,
 }
 
+/// How write batches travel to one node (`addresses[].gzip`).
+///
+/// Deflate costs about ten times what validation does (`BENCHMARKS.md`), so
+/// the default spends none: gzip bodies from clients reach the node as the
+/// client compressed them, plain ones go plain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WireGzip {
+    /// `auto` (default): pass the client's encoding through.
+    #[default]
+    Auto,
+    /// `true`: always gzip; plain bodies are compressed once at the door.
+    Always,
+    /// `false`: never gzip; stored gzip bodies are inflated for this node.
+    Never,
+}
+
+impl Serialize for WireGzip {
+    /// As the operator writes it: `auto`, `true` or `false`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            WireGzip::Auto => s.serialize_str("auto"),
+            WireGzip::Always => s.serialize_bool(true),
+            WireGzip::Never => s.serialize_bool(false),
+        }
+    }
+}
+
 /// One InfluxDB node behind the gateway.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeConfig {
@@ -79,7 +106,7 @@ pub struct NodeConfig {
     pub username: Option<String>,
     #[serde(serialize_with = "ser_secret")]
     pub password: Option<String>,
-    pub gzip: bool,
+    pub gzip: WireGzip,
 }
 
 #[derive(Debug, Clone, Serialize)]

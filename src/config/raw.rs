@@ -53,7 +53,7 @@ pub struct RawAddress {
     pub name: Option<String>,
     pub username: Option<RawString>,
     pub password: Option<RawString>,
-    pub gzip: Option<bool>,
+    pub gzip: Option<RawGzip>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -95,4 +95,12 @@ pub struct RawConfig {
     pub shutdown_timeout: Option<RawDuration>,
     pub log_level: Option<String>,
     pub queue: Option<RawQueue>,
+}
+
+/// `addresses[].gzip`: `true`, `false`, or `"auto"`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum RawGzip {
+    Bool(bool),
+    Word(String),
 }

@@ -195,7 +195,7 @@ fn anonymous_opt_in_and_units() {
     )
     .unwrap();
     assert!(c.auth_token.is_none());
-    assert!(!c.nodes[0].gzip);
+    assert_eq!(c.nodes[0].gzip, crate::config::WireGzip::Never);
     assert_eq!(c.queue.max_bytes, 2 << 30);
     assert_eq!(c.queue.max_age, Duration::from_secs(36 * 3600));
     assert_eq!(c.queue.fsync, FsyncMode::Interval);

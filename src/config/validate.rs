@@ -6,8 +6,8 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::raw::{RawConfig, RawDuration, RawSize};
-use super::{Config, Consistency, FsyncMode, NodeConfig, QueueConfig};
+use super::raw::{RawConfig, RawDuration, RawGzip, RawSize};
+use super::{Config, Consistency, FsyncMode, NodeConfig, QueueConfig, WireGzip};
 
 /// One validation failure: the key's path (`addresses[1].url`) and what is wrong.
 pub type Problem = (String, String);
@@ -190,13 +190,25 @@ pub fn validate(
         if password.is_some() && username.is_none() {
             return Err(problem(format!("{p}.password"), "is set without username"));
         }
+        let gzip = match a.gzip {
+            None => WireGzip::Auto,
+            Some(RawGzip::Bool(true)) => WireGzip::Always,
+            Some(RawGzip::Bool(false)) => WireGzip::Never,
+            Some(RawGzip::Word(w)) if w == "auto" => WireGzip::Auto,
+            Some(RawGzip::Word(w)) => {
+                return Err(problem(
+                    format!("{p}.gzip"),
+                    format!("invalid value {w:?}: use true, false or auto"),
+                ));
+            }
+        };
         nodes.push(NodeConfig {
             name,
             url,
             token: nonempty(a.token),
             username,
             password,
-            gzip: a.gzip.unwrap_or(true),
+            gzip,
         });
     }
 

@@ -114,6 +114,7 @@ fn to_record(
     body: Bytes,
 ) -> Record {
     Record {
+        gzip: false,
         kind,
         method: method.to_string(),
         path: path.to_string(),

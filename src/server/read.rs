@@ -160,7 +160,7 @@ pub async fn forward_read(
             query,
             auth: req.client_auth.as_deref(),
             headers: &headers,
-            body: body.clone(),
+            body: body.clone().into(),
             gzipped,
         };
         let http_req = match client::build(&node.config, &out) {

@@ -6,7 +6,10 @@
 //!    on the *decoded* size (no gzip bombs);
 //! 3. scan the line protocol, dropping bad lines (v1) or rejecting the batch
 //!    (v2), and stamp untimed points with the receive time taken once per
-//!    request, so every node stores the same point;
+//!    request, so every node stores the same point; choose the stored form
+//!    ([`crate::gzip::for_log`]: the client's own gzip when nothing changed,
+//!    else deflated once if a node wants gzip, else plain), off the async
+//!    workers when the body is large;
 //! 4. append the batch once to the log, answering 503 if the log cannot take it;
 //! 5. for `consistency` above `any`, wait (up to `write_timeout`) for enough
 //!    nodes to apply it.
@@ -155,6 +158,11 @@ pub async fn handle(gw: &Arc<Gateway>, mut req: ClientRequest, flavor: Flavor) -
         .headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
+    let client_gzip = encoding.is_some_and(|e| {
+        let e = e.trim();
+        e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip")
+    });
+    let raw_gzip = client_gzip.then(|| raw.clone());
     let body = match lineproto::decode_body(raw, encoding, gw.config.max_body_size) {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
@@ -171,8 +179,19 @@ pub async fn handle(gw: &Arc<Gateway>, mut req: ClientRequest, flavor: Flavor) -
         Flavor::V1 => ScanOptions::v1(target.precision),
         Flavor::V2 => ScanOptions::v2(target.precision),
     };
-    let scanned = if body.len() > 256 * 1024 {
-        match tokio::task::spawn_blocking(move || lineproto::scan_with(body, now, &opts)).await {
+    let compress = gw
+        .config
+        .nodes
+        .iter()
+        .any(|n| n.gzip == crate::config::WireGzip::Always);
+    let offload = body.len() > 256 * 1024 || (compress && body.len() > 16 * 1024);
+    let scan_and_store = move || {
+        let scanned = lineproto::scan_with(body.clone(), now, &opts);
+        let stored = crate::gzip::for_log(raw_gzip.as_ref(), &body, scanned.body.clone(), compress);
+        (scanned, stored)
+    };
+    let (scanned, (stored, stored_gzip)) = if offload {
+        match tokio::task::spawn_blocking(scan_and_store).await {
             Ok(s) => s,
             Err(_) => {
                 return respond::error(
@@ -183,7 +202,7 @@ pub async fn handle(gw: &Arc<Gateway>, mut req: ClientRequest, flavor: Flavor) -
             }
         }
     } else {
-        lineproto::scan_with(body, now, &opts)
+        scan_and_store()
     };
     let parse_error = match flavor {
         Flavor::V1 => scanned.v1_error(),
@@ -198,12 +217,21 @@ pub async fn handle(gw: &Arc<Gateway>, mut req: ClientRequest, flavor: Flavor) -
         };
     }
 
-    let record = Record::write(
-        &req.path,
-        target.forward_query,
-        req.client_auth.take(),
-        scanned.body,
-    );
+    let record = if stored_gzip {
+        Record::gzip_write(
+            &req.path,
+            target.forward_query,
+            req.client_auth.take(),
+            stored,
+        )
+    } else {
+        Record::write(
+            &req.path,
+            target.forward_query,
+            req.client_auth.take(),
+            stored,
+        )
+    };
     let seq = match gw.log.append(record.encode()).await {
         Ok(seq) => seq,
         Err(e) => {
