@@ -9,6 +9,7 @@ mod common;
 use std::io::Write;
 use std::time::Duration;
 
+use common::v2stub::Canned;
 use common::{Influxd, V2Options, V2Stub, client, config_yaml, config_yaml_with_tokens};
 use serde_json::{Value, json};
 
@@ -371,4 +372,113 @@ async fn v2_delete_is_recorded_and_down_modes_work() {
     stub.set_unreachable(false);
     let ok = c.get(format!("{}/ping", stub.url)).send().await.unwrap();
     assert_eq!(ok.status().as_u16(), 204);
+}
+
+fn gz(text: &str) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(text.as_bytes()).unwrap();
+    e.finish().unwrap()
+}
+
+#[tokio::test]
+async fn v2_scripted_answers_are_served_in_order_then_normal_behaviour() {
+    let stub = V2Stub::start(V2Options::default()).await;
+    let c = client();
+    let write_url = format!("{}/api/v2/write?org={}&bucket=telegraf", stub.url, stub.org);
+    stub.script_all(
+        "/api/v2/write",
+        [
+            Canned::status(429).header("Retry-After", "2"),
+            Canned::v2_error(500, "internal error", "retention policy not found: x"),
+        ],
+    );
+    assert_eq!(stub.scripted_left("/api/v2/write"), 2);
+    // Another path is not affected by the write script.
+    let ping = c.get(format!("{}/ping", stub.url)).send().await.unwrap();
+    assert_eq!(ping.status().as_u16(), 204);
+
+    let first = authed(c.post(&write_url), &stub).body("m v=1 1\n");
+    let first = first.send().await.unwrap();
+    assert_eq!(first.status().as_u16(), 429);
+    assert_eq!(first.headers()["retry-after"], "2");
+    let (s, code, v) = json_of(
+        authed(c.post(&write_url), &stub)
+            .body("m v=2 2\n")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, code.as_deref()), (500, Some("internal error")));
+    assert_eq!(v["message"], "retention policy not found: x");
+    assert!(
+        stub.lines("telegraf").is_empty(),
+        "scripted answers store nothing"
+    );
+    assert_eq!(stub.scripted_left("/api/v2/write"), 0);
+
+    // The queue is empty: normal behaviour again, with a two-member gzip body.
+    let mut body = gz("m v=3 3\n");
+    body.extend(gz("m v=4 4\n"));
+    let r = authed(c.post(&write_url), &stub)
+        .header("Content-Encoding", "gzip")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert_eq!(stub.lines("telegraf"), vec!["m v=3 3", "m v=4 4"]);
+
+    let got = stub.received("/api/v2/write");
+    assert_eq!(stub.count("/api/v2/write"), 3);
+    let statuses: Vec<u16> = got.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, vec![429, 500, 204]);
+    assert_eq!(got[0].text(), "m v=1 1\n");
+    assert_eq!(got[2].body, body, "raw body kept as sent");
+    assert_eq!(got[2].lines(), vec!["m v=3 3", "m v=4 4"]);
+    assert!(got[0].at <= got[1].at && got[1].at <= got[2].at);
+    assert_eq!(
+        got[0].header("authorization"),
+        Some("Token stub-operator-token")
+    );
+}
+
+#[tokio::test]
+async fn v2_conditional_script_sees_the_decoded_body() {
+    let stub = V2Stub::start(V2Options::default()).await;
+    let c = client();
+    let write_url = format!("{}/api/v2/write?org={}&bucket=telegraf", stub.url, stub.org);
+    stub.script_when(
+        "/api/v2/write",
+        None,
+        |r| r.lines().len() > 2,
+        Canned::v2_error(
+            413,
+            "request too large",
+            "unable to read data: points batch is too large",
+        ),
+    );
+    let big = "m v=1 1\nm v=2 2\nm v=3 3\n";
+    for _ in 0..2 {
+        let r = authed(c.post(&write_url), &stub)
+            .header("Content-Encoding", "gzip")
+            .body(gz(big))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 413, "rule lasts until cleared");
+    }
+    let small = authed(c.post(&write_url), &stub).body("m v=1 1\nm v=2 2\n");
+    assert_eq!(small.send().await.unwrap().status().as_u16(), 204);
+    stub.clear_script();
+    let r = authed(c.post(&write_url), &stub).body(big);
+    assert_eq!(r.send().await.unwrap().status().as_u16(), 204);
+    assert_eq!(stub.lines("telegraf").len(), 5);
+    // Scripted answers count as requests; down mode still wins over them.
+    stub.script("/api/v2/write", Canned::status(204));
+    stub.set_down(true);
+    let r = authed(c.post(&write_url), &stub).body("m v=9 9\n");
+    assert_eq!(r.send().await.unwrap().status().as_u16(), 503);
+    assert_eq!(stub.scripted_left("/api/v2/write"), 1);
+    assert_eq!(stub.count("/api/v2/write/"), 5);
 }

@@ -7,7 +7,9 @@
 //!   own temp data dir, which can be stopped, restarted, paused (SIGSTOP) and
 //!   resumed;
 //! - [`V2Stub`]: an in-process stand-in for InfluxDB 2.7 (no 2.x server can
-//!   be installed here) that records what it received;
+//!   be installed here) that records what it received (bodies decoded,
+//!   arrival times, its answers) and can be scripted to answer a path with
+//!   canned responses (`v2stub::Canned`) before behaving normally again;
 //! - [`Gateway`]: the real `inmate` binary run as a child process;
 //! - small HTTP helpers speaking the 1.x API, with an optional token (here,
 //!   and the gateway tests' own helpers in [`api`]).

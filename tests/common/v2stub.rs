@@ -20,10 +20,18 @@
 //!   received; deletes are recorded, not applied.
 //! - `set_down(true)` answers 503 to everything; `set_unreachable(true)`
 //!   drops every connection without an answer.
+//! - Tests can script answers per path ([`V2Stub::script`],
+//!   [`V2Stub::script_when`], see `script.rs`): scripted answers come after
+//!   the two switches above and before the normal 2.7 behaviour.
+//! - Each record keeps the raw body and the decoded one (gzip, including
+//!   multi-member gzip, which 2.x's Go reader accepts too), the arrival time
+//!   and the status the stub answered.
 
 use std::hash::{BuildHasher, Hasher, RandomState};
+use std::io::Read;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -35,6 +43,10 @@ use tokio::sync::oneshot;
 
 mod api;
 mod lp;
+mod script;
+
+#[allow(unused_imports)]
+pub use script::{Canned, Condition};
 
 /// What the stub is set up with (the result of 2.x onboarding).
 #[derive(Clone, Debug)]
@@ -57,7 +69,7 @@ impl Default for V2Options {
     }
 }
 
-/// One request as the stub received it (body as sent, before gzip decoding).
+/// One request as the stub received it.
 #[derive(Clone, Debug)]
 pub struct RecordedRequest {
     pub method: String,
@@ -65,7 +77,16 @@ pub struct RecordedRequest {
     /// The raw query string (without `?`).
     pub query: String,
     pub headers: Vec<(String, String)>,
+    /// The body as sent, before gzip decoding.
     pub body: Vec<u8>,
+    /// The body after gzip decoding (every member of a multi-member
+    /// stream) when `Content-Encoding` says gzip and it decodes; otherwise
+    /// the raw body.
+    pub decoded: Vec<u8>,
+    /// When the request's head arrived.
+    pub at: Instant,
+    /// The status the stub answered (0 when it dropped the connection).
+    pub status: u16,
 }
 
 impl RecordedRequest {
@@ -80,6 +101,21 @@ impl RecordedRequest {
     /// The first URL query parameter with this name, percent-decoded.
     pub fn param(&self, name: &str) -> Option<String> {
         param(&self.query, name)
+    }
+
+    /// The decoded body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.decoded).into_owned()
+    }
+
+    /// The non-empty lines of the decoded body.
+    pub fn lines(&self) -> Vec<String> {
+        self.text()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -110,6 +146,7 @@ struct State {
     deletes: Vec<DeleteRequest>,
     down: bool,
     unreachable: bool,
+    rules: Vec<script::Rule>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -152,6 +189,7 @@ impl V2Stub {
             deletes: Vec::new(),
             down: false,
             unreachable: false,
+            rules: Vec::new(),
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind v2 stub");
         listener
@@ -218,6 +256,76 @@ impl V2Stub {
     /// While true, every request's connection is closed without a response.
     pub fn set_unreachable(&self, unreachable: bool) {
         self.lock().unreachable = unreachable;
+    }
+
+    /// Queues `reply` as the answer to the next request to `path` that no
+    /// earlier rule answers; several calls form a FIFO queue.
+    pub fn script(&self, path: &str, reply: Canned) {
+        self.add_rule(path, None, Some(1), reply);
+    }
+
+    /// [`V2Stub::script`] for each answer in order.
+    pub fn script_all(&self, path: &str, replies: impl IntoIterator<Item = Canned>) {
+        for r in replies {
+            self.script(path, r);
+        }
+    }
+
+    /// Answers `reply` to requests to `path` for which `when` holds (it sees
+    /// the decoded body), `uses` times or, with `None`, until
+    /// [`V2Stub::clear_script`].
+    pub fn script_when(
+        &self,
+        path: &str,
+        uses: Option<usize>,
+        when: impl Fn(&RecordedRequest) -> bool + Send + 'static,
+        reply: Canned,
+    ) {
+        self.add_rule(path, Some(Box::new(when)), uses, reply);
+    }
+
+    /// Drops every scripted answer not yet served.
+    pub fn clear_script(&self) {
+        self.lock().rules.clear();
+    }
+
+    /// How many scripted rules for `path` are still waiting to be served.
+    pub fn scripted_left(&self, path: &str) -> usize {
+        let path = script::norm(path);
+        self.lock().rules.iter().filter(|r| r.path == path).count()
+    }
+
+    /// The requests to `path` (trailing `/` ignored), in arrival order.
+    pub fn received(&self, path: &str) -> Vec<RecordedRequest> {
+        let path = script::norm(path);
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| script::norm(&r.path) == path)
+            .cloned()
+            .collect()
+    }
+
+    /// How many requests to `path` arrived so far.
+    pub fn count(&self, path: &str) -> usize {
+        let path = script::norm(path);
+        self.lock()
+            .requests
+            .iter()
+            .filter(|r| script::norm(&r.path) == path)
+            .count()
+    }
+
+    fn add_rule(&self, path: &str, when: Option<Condition>, uses: Option<usize>, reply: Canned) {
+        if uses == Some(0) {
+            return;
+        }
+        self.lock().rules.push(script::Rule {
+            path: script::norm(path).to_owned(),
+            when,
+            uses,
+            reply,
+        });
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -293,13 +401,27 @@ async fn serve(listener: std::net::TcpListener, state: Shared, mut stop: oneshot
 type Resp = Response<Full<Bytes>>;
 
 async fn handle(state: Shared, req: Request<Incoming>) -> Result<Resp, std::io::Error> {
+    let at = Instant::now();
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
         .await
         .map(|b| b.to_bytes().to_vec())
         .unwrap_or_default();
-    let rec = RecordedRequest {
+    let gzipped = parts
+        .headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|e| {
+            let e = e.trim();
+            e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip")
+        });
+    let decoded = if gzipped {
+        gunzip(&body).unwrap_or_else(|_| body.clone())
+    } else {
+        body.clone()
+    };
+    let mut rec = RecordedRequest {
         method: parts.method.to_string(),
         path: parts.uri.path().to_owned(),
         query: parts.uri.query().unwrap_or("").to_owned(),
@@ -309,16 +431,33 @@ async fn handle(state: Shared, req: Request<Incoming>) -> Result<Resp, std::io::
             .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
             .collect(),
         body,
+        decoded,
+        at,
+        status: 0,
     };
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-    st.requests.push(rec.clone());
     if st.unreachable {
+        st.requests.push(rec);
         return Err(std::io::Error::other("stub is unreachable"));
     }
-    if st.down {
-        return Ok(api::error(503, "unavailable", "service unavailable"));
-    }
-    Ok(api::route(&mut st, &parts.method, &rec))
+    let resp = if st.down {
+        api::error(503, "unavailable", "service unavailable")
+    } else if let Some(r) = script::answer(&mut st.rules, &rec) {
+        r
+    } else {
+        api::route(&mut st, &parts.method, &rec)
+    };
+    rec.status = resp.status().as_u16();
+    st.requests.push(rec);
+    Ok(resp)
+}
+
+/// Gunzips every member of a (possibly multi-member) gzip stream, as Go's
+/// `gzip.Reader` does by default.
+fn gunzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(raw).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 /// The first `name` parameter of a raw query string, percent-decoded.

@@ -4,8 +4,6 @@
 //! Why separate from the server loop: this is the part that must track 2.7's
 //! behaviour (reference notes §3), so it reads as one list of rules.
 
-use std::io::Read;
-
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
@@ -146,20 +144,17 @@ fn write(st: &mut State, rec: &RecordedRequest) -> Resp {
     empty(204)
 }
 
-/// The request body, gunzipped when `Content-Encoding` says gzip.
+/// The request body, gunzipped (all members) when `Content-Encoding` says gzip.
 fn decode_body(rec: &RecordedRequest) -> Result<String, Rejection> {
     let enc = rec.header("content-encoding").unwrap_or("").trim();
     if enc.eq_ignore_ascii_case("gzip") || enc.eq_ignore_ascii_case("x-gzip") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(rec.body.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|_| {
-                reject(
-                    400,
-                    "invalid",
-                    "gzipped HTTP body contains an invalid header",
-                )
-            })?;
+        let out = super::gunzip(&rec.body).map_err(|_| {
+            reject(
+                400,
+                "invalid",
+                "gzipped HTTP body contains an invalid header",
+            )
+        })?;
         return Ok(String::from_utf8_lossy(&out).into_owned());
     }
     Ok(String::from_utf8_lossy(&rec.body).into_owned())
