@@ -204,11 +204,11 @@ impl Config {
             path,
             msg,
         };
-        let mut value: serde_yaml::Value = serde_yaml::from_str(text)
+        let mut value: serde_norway::Value = serde_norway::from_str(text)
             .map_err(|e| parse_err(String::new(), one_line(&e.to_string())))?;
         if value.is_null() {
             // An empty file is a config with no keys, not a parse error.
-            value = serde_yaml::Value::Mapping(Default::default());
+            value = serde_norway::Value::Mapping(Default::default());
         }
         interp::interpolate(&mut value, &mut Vec::new(), env)
             .map_err(|(path, msg)| parse_err(format!("{path}: "), msg))?;
@@ -232,7 +232,7 @@ impl Config {
 
     /// The effective config as YAML with every secret redacted.
     pub fn redacted_yaml(&self) -> String {
-        serde_yaml::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+        serde_norway::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
 
     /// The address the server binds.
