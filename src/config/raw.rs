@@ -95,4 +95,12 @@ pub struct RawConfig {
     pub shutdown_timeout: Option<RawDuration>,
     pub log_level: Option<String>,
     pub queue: Option<RawQueue>,
+    pub read_wait: Option<RawDuration>,
+    pub read_consistency: Option<String>,
+    pub max_connections: Option<i64>,
+    pub max_inflight_bytes: Option<RawSize>,
+    pub health_threshold_up: Option<i64>,
+    pub health_threshold_down: Option<i64>,
+    pub log_format: Option<String>,
+    pub metrics_bind: Option<String>,
 }
