@@ -6,7 +6,7 @@
 //!    path (`addresses[0].tokn`), because a typo that silently falls back to a
 //!    default is how operators lose data.
 //! 2. `interp.rs`: `${VAR}` / `${VAR:-default}` in string values.
-//! 3. `validate.rs`: defaults, units and ranges, producing the immutable
+//! 3. `validate/`: defaults, units and ranges, producing the immutable
 //!    [`Config`] every other module reads.
 //!
 //! Every failure becomes one line, `<file>: <key path>: <what is wrong>`, which

@@ -3,7 +3,7 @@
 //!
 //! This mirrors the original Go inmate's `config.yaml` key for key, plus the
 //! keys Inmate adds. It is deliberately dumb: defaults and checks live in
-//! `validate.rs`, so the file's shape and its meaning can be read separately.
+//! `validate/`, so the file's shape and its meaning can be read separately.
 
 use serde::Deserialize;
 
