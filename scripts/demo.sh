@@ -76,6 +76,6 @@ YAML
 echo "==> gateway on 127.0.0.1:8080 (Ctrl-C to stop everything)"
 echo "    try: influx -port 8080    (then: CREATE DATABASE demo; USE demo; INSERT cpu value=1; SELECT * FROM cpu)"
 # Not exec'd: the trap must run after the gateway exits to stop the nodes.
-./target/release/inmate --config "$DEMO/inmate.yaml" &
+"$(release_bin inmate)" --config "$DEMO/inmate.yaml" &
 PIDS+=("$!")
 wait "$!" || true

@@ -98,3 +98,9 @@ wait_for_ping() {
     done
     return 1
 }
+
+# release_bin NAME: prints the path of a release binary built by
+# `cargo build --release`, honouring CARGO_TARGET_DIR like cargo does.
+release_bin() {
+    echo "${CARGO_TARGET_DIR:-target}/release/$1"
+}

@@ -5,7 +5,7 @@
 //! Forms: `${VAR}` (must be set), `${VAR:-default}` (default when unset or
 //! empty) and `$$` for a literal `$`.
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 /// Replaces variables in every string scalar of `value`. `lookup` is the
 /// environment (injected so tests need not mutate the process env).
@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn error_carries_yaml_path() {
         let mut v: Value =
-            serde_yaml::from_str("addresses:\n  - url: http://a\n  - url: ${NOPE}\n").unwrap();
+            serde_norway::from_str("addresses:\n  - url: http://a\n  - url: ${NOPE}\n").unwrap();
         let err = interpolate(&mut v, &mut Vec::new(), &env).unwrap_err();
         assert_eq!(err.0, "addresses[1].url");
     }

@@ -6,7 +6,7 @@
 //!    path (`addresses[0].tokn`), because a typo that silently falls back to a
 //!    default is how operators lose data.
 //! 2. `interp.rs`: `${VAR}` / `${VAR:-default}` in string values.
-//! 3. `validate.rs`: defaults, units and ranges, producing the immutable
+//! 3. `validate/`: defaults, units and ranges, producing the immutable
 //!    [`Config`] every other module reads.
 //!
 //! Every failure becomes one line, `<file>: <key path>: <what is wrong>`, which
@@ -36,15 +36,29 @@ pub enum Consistency {
     All,
 }
 
+/// A setting written as one of a few names (`write_consistency: quorum`).
+/// The names are listed once, for parsing and for the error that lists them.
+pub trait Choice: Copy + 'static {
+    /// Every accepted name and its value, in the order the error lists them.
+    const NAMES: &'static [(&'static str, Self)];
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::NAMES.iter().find(|(n, _)| *n == s).map(|(_, v)| *v)
+    }
+}
+
+impl Choice for Consistency {
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("any", Consistency::Any),
+        ("one", Consistency::One),
+        ("quorum", Consistency::Quorum),
+        ("all", Consistency::All),
+    ];
+}
+
 impl Consistency {
     pub fn parse(s: &str) -> Option<Consistency> {
-        Some(match s {
-            "any" => Consistency::Any,
-            "one" => Consistency::One,
-            "quorum" => Consistency::Quorum,
-            "all" => Consistency::All,
-            _ => return None,
-        })
+        <Consistency as Choice>::parse(s)
     }
 
     /// How many node acknowledgements this level needs out of `nodes`.
@@ -92,6 +106,55 @@ impl Serialize for WireGzip {
             WireGzip::Never => s.serialize_bool(false),
         }
     }
+}
+
+impl Choice for FsyncMode {
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("always", FsyncMode::Always),
+        ("interval", FsyncMode::Interval),
+        ("never", FsyncMode::Never),
+    ];
+}
+
+/// Which node may answer a read (see `read_consistency`): how much of the
+/// log it must have applied, waiting up to `read_wait` for one that has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadConsistency {
+    /// Every write acknowledged before the read arrived.
+    Fresh,
+    /// The acknowledged writes the read's scope (its database or bucket) must see.
+    Scoped,
+    /// Any healthy node, within `read_lag_tolerance`.
+    Any,
+}
+
+impl Choice for ReadConsistency {
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("fresh", ReadConsistency::Fresh),
+        ("scoped", ReadConsistency::Scoped),
+        ("any", ReadConsistency::Any),
+    ];
+}
+
+/// How log lines are written to stdout (see `log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable lines.
+    Text,
+    /// Text when stdout is a terminal, JSON otherwise.
+    Auto,
+}
+
+impl Choice for LogFormat {
+    const NAMES: &'static [(&'static str, Self)] = &[
+        ("json", LogFormat::Json),
+        ("text", LogFormat::Text),
+        ("auto", LogFormat::Auto),
+    ];
 }
 
 /// One InfluxDB node behind the gateway.
@@ -149,7 +212,12 @@ pub struct Config {
     pub write_consistency: Consistency,
     #[serde(serialize_with = "ser_dur")]
     pub write_timeout: Duration,
+    /// Largest request body, also after decoding; 0 = unlimited.
     pub max_body_size: usize,
+    /// Most client connections open at once; 0 = unlimited.
+    pub max_connections: usize,
+    /// Most request-body bytes held in memory across all requests; 0 = unlimited.
+    pub max_inflight_bytes: usize,
     #[serde(serialize_with = "ser_dur")]
     pub request_timeout: Duration,
     #[serde(serialize_with = "ser_dur")]
@@ -157,10 +225,21 @@ pub struct Config {
     #[serde(serialize_with = "ser_dur")]
     pub health_check_timeout: Duration,
     pub health_threshold: u32,
+    /// Consecutive good checks that bring a down node up (default `health_threshold`).
+    pub health_threshold_up: u32,
+    /// Consecutive failed checks that take an up node down (default `health_threshold`).
+    pub health_threshold_down: u32,
     pub read_lag_tolerance: u64,
+    /// The longest a read waits for a node that has applied what it must see.
+    #[serde(serialize_with = "ser_dur")]
+    pub read_wait: Duration,
+    pub read_consistency: ReadConsistency,
     #[serde(serialize_with = "ser_dur")]
     pub shutdown_timeout: Duration,
     pub log_level: String,
+    pub log_format: LogFormat,
+    /// Where a separate metrics listener binds (`host:port`); none when unset.
+    pub metrics_bind: Option<String>,
     pub queue: QueueConfig,
 }
 
@@ -231,11 +310,11 @@ impl Config {
             path,
             msg,
         };
-        let mut value: serde_yaml::Value = serde_yaml::from_str(text)
+        let mut value: serde_norway::Value = serde_norway::from_str(text)
             .map_err(|e| parse_err(String::new(), one_line(&e.to_string())))?;
         if value.is_null() {
             // An empty file is a config with no keys, not a parse error.
-            value = serde_yaml::Value::Mapping(Default::default());
+            value = serde_norway::Value::Mapping(Default::default());
         }
         interp::interpolate(&mut value, &mut Vec::new(), env)
             .map_err(|(path, msg)| parse_err(format!("{path}: "), msg))?;
@@ -259,7 +338,7 @@ impl Config {
 
     /// The effective config as YAML with every secret redacted.
     pub fn redacted_yaml(&self) -> String {
-        serde_yaml::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+        serde_norway::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
 
     /// The address the server binds.

@@ -3,7 +3,7 @@
 //!
 //! This mirrors the original Go inmate's `config.yaml` key for key, plus the
 //! keys Inmate adds. It is deliberately dumb: defaults and checks live in
-//! `validate.rs`, so the file's shape and its meaning can be read separately.
+//! `validate/`, so the file's shape and its meaning can be read separately.
 
 use serde::Deserialize;
 
@@ -95,6 +95,14 @@ pub struct RawConfig {
     pub shutdown_timeout: Option<RawDuration>,
     pub log_level: Option<String>,
     pub queue: Option<RawQueue>,
+    pub read_wait: Option<RawDuration>,
+    pub read_consistency: Option<String>,
+    pub max_connections: Option<i64>,
+    pub max_inflight_bytes: Option<RawSize>,
+    pub health_threshold_up: Option<i64>,
+    pub health_threshold_down: Option<i64>,
+    pub log_format: Option<String>,
+    pub metrics_bind: Option<String>,
 }
 
 /// `addresses[].gzip`: `true`, `false`, or `"auto"`.

@@ -220,3 +220,114 @@ fn listen_addr_formats() {
     c.bind_address = "127.0.0.1".into();
     assert_eq!(c.listen_addr(), "127.0.0.1:0");
 }
+
+#[test]
+fn new_keys_have_defaults() {
+    let c = load("addresses: [{url: 'http://a:1'}]\n").unwrap();
+    assert_eq!(c.read_wait, Duration::from_secs(1));
+    assert_eq!(c.read_consistency, ReadConsistency::Scoped);
+    assert_eq!(c.max_connections, 10_000);
+    assert_eq!(c.max_inflight_bytes, 512 << 20);
+    assert_eq!(c.health_threshold, 2);
+    assert_eq!(c.health_threshold_up, 2);
+    assert_eq!(c.health_threshold_down, 2);
+    assert_eq!(c.log_format, LogFormat::Auto);
+    assert_eq!(c.metrics_bind, None);
+}
+
+#[test]
+fn new_keys_read_their_values() {
+    let c = load(
+        "addresses: [{url: 'http://a:1'}]\nread_wait: 250ms\nread_consistency: fresh\n\
+         max_connections: 0\nmax_inflight_bytes: 0\nhealth_threshold: 5\n\
+         health_threshold_down: 1\nlog_format: json\nmetrics_bind: '[::1]:9100'\n",
+    )
+    .unwrap();
+    assert_eq!(c.read_wait, Duration::from_millis(250));
+    assert_eq!(c.read_consistency, ReadConsistency::Fresh);
+    assert_eq!(c.max_connections, 0);
+    assert_eq!(c.max_inflight_bytes, 0);
+    // Each direction falls back to `health_threshold` on its own.
+    assert_eq!(c.health_threshold_up, 5);
+    assert_eq!(c.health_threshold_down, 1);
+    assert_eq!(c.log_format, LogFormat::Json);
+    assert_eq!(c.metrics_bind.as_deref(), Some("[::1]:9100"));
+    for (value, want) in [
+        ("any", ReadConsistency::Any),
+        ("scoped", ReadConsistency::Scoped),
+    ] {
+        let c = load(&format!(
+            "addresses: [{{url: 'http://a:1'}}]\nread_consistency: {value}\n"
+        ))
+        .unwrap();
+        assert_eq!(c.read_consistency, want);
+    }
+    for addr in ["127.0.0.1:9100", "metrics.local:9100", "0.0.0.0:0"] {
+        let c = load(&format!(
+            "addresses: [{{url: 'http://a:1'}}]\nmetrics_bind: '{addr}'\n"
+        ))
+        .unwrap();
+        assert_eq!(c.metrics_bind.as_deref(), Some(addr));
+    }
+}
+
+#[test]
+fn new_keys_bad_values() {
+    let bad_addr = |a: &str| {
+        format!(
+            "config.yaml: metrics_bind: invalid address \"{a}\" (use host:port, e.g. \"127.0.0.1:9100\" or \"[::1]:9100\")"
+        )
+    };
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "read_wait: soon",
+            "config.yaml: read_wait: invalid duration \"soon\": expected number at 0 (use e.g. 1.5, \"100ms\", \"30s\", \"7d\")".into(),
+        ),
+        (
+            "read_wait: 2h",
+            "config.yaml: read_wait: 2h is out of range (0s..=1h)".into(),
+        ),
+        (
+            "read_consistency: strong",
+            "config.yaml: read_consistency: invalid value \"strong\" (fresh, scoped or any)".into(),
+        ),
+        (
+            "max_connections: -1",
+            "config.yaml: max_connections: -1 is out of range (0..=10000000)".into(),
+        ),
+        (
+            "max_inflight_bytes: lots",
+            "config.yaml: max_inflight_bytes: invalid size \"lots\" (use e.g. 1048576, \"1MiB\", \"10GiB\")".into(),
+        ),
+        (
+            "health_threshold_up: 0",
+            "config.yaml: health_threshold_up: 0 is out of range (1..=100)".into(),
+        ),
+        (
+            "health_threshold_down: 101",
+            "config.yaml: health_threshold_down: 101 is out of range (1..=100)".into(),
+        ),
+        (
+            "log_format: xml",
+            "config.yaml: log_format: invalid value \"xml\" (json, text or auto)".into(),
+        ),
+        ("metrics_bind: '9100'", bad_addr("9100")),
+        ("metrics_bind: localhost", bad_addr("localhost")),
+        ("metrics_bind: ':9100'", bad_addr(":9100")),
+        ("metrics_bind: '::1:9100'", bad_addr("::1:9100")),
+        ("metrics_bind: '[::1]:99999'", bad_addr("[::1]:99999")),
+        ("metrics_bind: 'a b:1'", bad_addr("a b:1")),
+    ];
+    for (kv, want) in cases {
+        let yaml = format!("addresses: [{{url: 'http://a:1'}}]\n{kv}\n");
+        assert_eq!(err(&yaml), want, "for {kv:?}");
+    }
+}
+
+#[test]
+fn huge_durations_are_errors_not_panics() {
+    assert_eq!(
+        err("addresses: [{url: 'http://a:1'}]\nshutdown_timeout: 1e30\n"),
+        "config.yaml: shutdown_timeout: 1000000000000000000000000000000 seconds is too long"
+    );
+}
