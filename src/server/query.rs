@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::Response;
 
-use super::request::{ClientRequest, params};
+use super::request::{ClientRequest, params, rewrite_params};
 use super::respond::{ApiError, Body};
 use super::{Gateway, mutate, read};
 use crate::query::influxql::{self, QueryClass};
@@ -34,15 +34,9 @@ fn q_of(encoded: &[u8]) -> Option<String> {
 /// Replaces every `q` in a form-encoded string, keeping the other
 /// parameters in order.
 fn with_q(form: &str, q: &str) -> String {
-    let mut out = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in url::form_urlencoded::parse(form.as_bytes()) {
-        if k == "q" {
-            out.append_pair("q", q);
-        } else {
-            out.append_pair(&k, &v);
-        }
-    }
-    out.finish()
+    rewrite_params(form.as_bytes(), |k, v| {
+        Some(if k == "q" { q.into() } else { v })
+    })
 }
 
 /// `/query`: a read goes to one node, a mutation through the log.

@@ -6,6 +6,8 @@
 //! file imports a handler or the router, so the arrows run one way:
 //! routes → handlers → request.
 
+use std::borrow::Cow;
+
 use bytes::{Bytes, BytesMut};
 use http::{Method, header};
 use http_body_util::BodyExt;
@@ -60,11 +62,25 @@ pub enum BodyReadError {
 /// value of a repeated parameter wins; unknown parameters are ignored.
 pub fn params<T: DeserializeOwned>(encoded: &[u8]) -> Result<T, serde_urlencoded::de::Error> {
     let mut seen = std::collections::HashSet::new();
-    let firsts = url::form_urlencoded::parse(encoded).filter(|(k, _)| seen.insert(k.clone()));
-    let deduped = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(firsts)
-        .finish();
+    let deduped = rewrite_params(encoded, |k, v| seen.insert(k.to_string()).then_some(v));
     serde_urlencoded::from_str(&deduped)
+}
+
+/// Re-encodes query or form parameters in order, each value replaced by
+/// what `f` returns for it, or dropped when `f` returns `None`. This is how
+/// the gateway builds what it forwards: everything else stays as the client
+/// sent it.
+pub fn rewrite_params<'a>(
+    encoded: &'a [u8],
+    mut f: impl FnMut(&str, Cow<'a, str>) -> Option<Cow<'a, str>>,
+) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(encoded) {
+        if let Some(v) = f(&k, v) {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.finish()
 }
 
 impl ClientRequest {
@@ -159,6 +175,12 @@ mod tests {
         assert_eq!(p.q.as_deref(), Some("SHOW DATABASES"));
         assert_eq!(p.db.as_deref(), Some("a"));
         assert_eq!(params::<P>(b"").unwrap(), P::default());
+    }
+
+    #[test]
+    fn rewriting_keeps_order_and_repeats() {
+        let out = rewrite_params(b"a=1&b=x+y&a=2&c=3", |k, v| (k != "c").then_some(v));
+        assert_eq!(out, "a=1&b=x+y&a=2");
     }
 
     #[test]

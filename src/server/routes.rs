@@ -27,6 +27,7 @@ use subtle::ConstantTimeEq;
 use super::request::{ClientRequest, Flavor, flavor_of};
 use super::respond::{self, ApiError, Body};
 use super::{Gateway, mutate, query, read, status, write};
+use crate::redact;
 
 /// Checks the gateway token. Accepts `Token <t>` and `Bearer <t>`.
 fn token_ok(expected: &str, header: Option<&str>) -> bool {
@@ -59,6 +60,8 @@ pub async fn handle(
     let client_auth = match &gw.config.auth_token {
         Some(tok) => {
             if !token_ok(tok, auth_header) {
+                let presented = auth_header.map_or_else(|| "none".into(), redact::authorization);
+                tracing::warn!(path, peer = %peer, authorization = %presented, "gateway token rejected");
                 let resp = ApiError::Unauthorized.render(flavor);
                 access_log(&method, &path, &query, resp.status(), start, peer);
                 return Ok(resp);
@@ -75,7 +78,12 @@ pub async fn handle(
         client_auth,
         body: Some(body),
     };
-    let resp = route(&gw, req).await.unwrap_or_else(|e| e.render(flavor));
+    let resp = route(&gw, req).await.unwrap_or_else(|e| {
+        if e.status().is_server_error() {
+            error_log(&method, &path, &query, &e);
+        }
+        e.render(flavor)
+    });
     access_log(&method, &path, &query, resp.status(), start, peer);
     Ok(resp)
 }
@@ -128,6 +136,18 @@ async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Response<Bod
     }
 }
 
+/// Server-side failures (5xx), with the request masked like the access log.
+fn error_log(method: &Method, path: &str, query: &str, e: &ApiError) {
+    tracing::error!(
+        method = %method,
+        path,
+        query = %redact::params_for_log(query),
+        status = e.status().as_u16(),
+        error = %e,
+        "request failed",
+    );
+}
+
 fn access_log(
     method: &Method,
     path: &str,
@@ -140,7 +160,7 @@ fn access_log(
         target: "access",
         method = %method,
         path,
-        query = %crate::redact::params_for_log(query),
+        query = %redact::params_for_log(query),
         status = status.as_u16(),
         ms = start.elapsed().as_secs_f64() * 1000.0,
         peer = %peer,
@@ -163,14 +183,55 @@ mod tests {
         assert!(!token_ok("abc", None));
     }
 
-    #[test]
-    fn access_log_query_is_redacted() {
-        let m = crate::redact::params_for_log(
-            "db=x&u=bob&p=secret&token=t1&auth_token=t2&q=CREATE+USER+a+WITH+PASSWORD+pw",
-        );
-        for secret in ["secret", "t1", "t2", "pw"] {
-            assert!(!m.contains(secret), "{secret} in {m}");
+    /// Everything `f` logs, as text.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
         }
-        assert!(m.contains("u=bob"), "{m}");
+        let buf = Buf::default();
+        let sink = buf.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::with_default(sub, f);
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    const SECRET_QUERY: &str =
+        "db=x&u=bob&p=s1&token=s2&auth_token=s3&q=CREATE+USER+a+WITH+PASSWORD+s4";
+
+    #[test]
+    fn access_and_error_logs_mask_every_secret() {
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let text = logged(|| {
+            access_log(
+                &Method::GET,
+                "/query",
+                SECRET_QUERY,
+                StatusCode::OK,
+                Instant::now(),
+                peer,
+            );
+            error_log(
+                &Method::GET,
+                "/query",
+                SECRET_QUERY,
+                &ApiError::NoNode("down".into()),
+            );
+        });
+        assert_eq!(text.matches("auth_token=***").count(), 2, "{text}");
+        for secret in ["s1", "s2", "s3", "s4"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("u=bob"), "{text}");
     }
 }

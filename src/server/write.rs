@@ -21,7 +21,7 @@ use bytes::Bytes;
 use http::{Response, StatusCode, header};
 
 use super::Gateway;
-use super::request::{ClientRequest, Flavor, params};
+use super::request::{ClientRequest, Flavor, params, rewrite_params};
 use super::respond::{self, ApiError, Body};
 use crate::config::Consistency;
 use crate::lineproto::{self, Precision, ScanOptions};
@@ -63,10 +63,7 @@ const V2_FORWARD: &[&str] = &["org", "orgID", "bucket", "precision"];
 
 /// The `keep` parameters of `query`, in the client's order, repeats included.
 fn forward_query(query: &str, keep: &[&str]) -> String {
-    let kept = url::form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| keep.contains(&&**k));
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(kept)
-        .finish()
+    rewrite_params(query.as_bytes(), |k, v| keep.contains(&k).then_some(v))
 }
 
 fn typed<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, ApiError> {
