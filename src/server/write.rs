@@ -1,12 +1,14 @@
 //! `/write` and `/api/v2/write`: the door of the durable write path.
 //!
 //! Order matters here, because a 2xx is a promise:
-//! 1. check the parameters (db/bucket, precision, consistency) as InfluxDB does;
+//! 1. check the parameters (db/bucket, precision, consistency) as InfluxDB does
+//!    (typed, first value wins), and keep the ones nodes need, in the
+//!    client's order, as the query to forward;
 //! 2. read the body within `max_body_size`, gunzip it within the same limit
 //!    on the *decoded* size (no gzip bombs);
 //! 3. scan the line protocol, dropping bad lines (v1) or rejecting the batch
 //!    (v2), and stamp untimed points with the receive time taken once per
-//!    request, so every node stores the same point;
+//!    request from the gateway's clock, so every node stores the same point;
 //! 4. append the batch once to the log, answering 503 if the log cannot take it;
 //! 5. for `consistency` above `any`, wait (up to `write_timeout`) for enough
 //!    nodes to apply it.
@@ -269,5 +271,21 @@ mod tests {
         assert!(v2_target("org=o&bucket=b&precision=m", Consistency::Any).is_err());
         let t = v2_target("org=o&bucket=b&precision=ms", Consistency::Any).unwrap();
         assert_eq!(t.forward_query, "org=o&bucket=b&precision=ms");
+        let t = v2_target("bucket=b&x=1&orgID=&org=o", Consistency::Any).unwrap();
+        assert_eq!(t.forward_query, "bucket=b&orgID=&org=o");
+        assert!(matches!(
+            v2_target("org=o", Consistency::Any),
+            Err(ApiError::BucketNotFound)
+        ));
+    }
+
+    #[test]
+    fn forwarding_keeps_the_clients_order_and_repeats() {
+        let t = v1_target("p=b&db=x&consistency=one&db=y&u=a", Consistency::Any).unwrap();
+        assert_eq!(t.forward_query, "p=b&db=x&db=y&u=a");
+        assert_eq!(t.consistency, Consistency::One);
+        // As Go's Values.Get: the first precision is the one stamped with.
+        let t = v1_target("db=x&precision=s&precision=ms", Consistency::Any).unwrap();
+        assert_eq!(t.precision, Precision::Second);
     }
 }
