@@ -7,6 +7,7 @@
 //! them in order with the writes around them.
 //!
 //! Module map (each module's `//!` header is its design doc):
+//! - [`clock`]: the one wall clock (write stamps, pinned `now()`).
 //! - [`config`]: seed-compatible YAML config, validated into an immutable struct.
 //! - [`lineproto`]: line-protocol scanner, gateway timestamps, body decoding.
 //! - [`gzip`]: where writes are compressed, once (client gzip passed through).
@@ -15,13 +16,16 @@
 //! - [`query`]: the InfluxQL tokenizer/classifier.
 //! - [`backend`]: per-node HTTP clients, health, replicators.
 //! - [`server`]: HTTP routes, auth, the gateway entry point.
+//! - [`redact`]: the one rule that masks secrets in logs and dead letters.
 
 pub mod app;
 pub mod backend;
+pub mod clock;
 pub mod config;
 pub mod gzip;
 pub mod lineproto;
 pub mod log;
 pub mod query;
 pub mod record;
+pub mod redact;
 pub mod server;

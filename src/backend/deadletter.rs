@@ -5,7 +5,10 @@
 //! forever, and must not vanish either. It is appended, one JSON object per
 //! line, to `data_dir/deadletter/<node>.jsonl` with the node's status and
 //! error text, so an operator can inspect it and replay it by hand (for
-//! example with `curl --data-binary`) after fixing the cause.
+//! example with `curl --data-binary`) after fixing the cause. Credentials
+//! never reach the file: the query string and a form body are masked by the
+//! gateway's one redaction rule ([`crate::redact`]), including passwords
+//! inside an InfluxQL `q`; the operator fills them back in to replay.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::record::Record;
+use crate::redact;
 
 #[derive(Serialize)]
 struct Entry<'a> {
@@ -23,26 +27,11 @@ struct Entry<'a> {
     error: &'a str,
     method: &'a str,
     path: &'a str,
-    /// The target parameters with credentials masked.
+    /// The target parameters with credentials masked ([`redact::params`]).
     query: String,
-    /// The request body (line protocol or the mutation) as text.
+    /// The request body (line protocol or the mutation) as text; a form
+    /// body is masked like the query ([`redact::body`]).
     body: String,
-}
-
-/// Query parameters that carry a secret and are never written out.
-pub fn is_secret_param(key: &str) -> bool {
-    matches!(key, "p" | "token" | "password")
-}
-
-/// Masks credential parameters (see [`is_secret_param`]) in a query string.
-pub fn mask_query(query: &str) -> String {
-    url::form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| {
-            let v = if is_secret_param(&k) { "***".into() } else { v };
-            format!("{k}={v}")
-        })
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 pub struct DeadLetters {
@@ -83,8 +72,8 @@ impl DeadLetters {
             error,
             method: &rec.method,
             path: &rec.path,
-            query: mask_query(&rec.query),
-            body: String::from_utf8_lossy(&rec.body).into_owned(),
+            query: redact::params(&rec.query),
+            body: redact::body(rec.content_type.as_deref(), &rec.body),
         };
         let mut line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
         line.push(b'\n');
@@ -130,5 +119,41 @@ mod tests {
         assert_eq!(lines[0]["query"], "db=x&u=bob&p=***");
         assert!(!text.contains("secret"));
         assert_eq!(lines[1]["body"], "m f=1 1\n");
+    }
+
+    fn query_record(query: &str, content_type: Option<&str>, body: &'static [u8]) -> Record {
+        Record {
+            gzip: false,
+            kind: crate::record::Kind::Query,
+            method: "POST".into(),
+            path: "/query".into(),
+            query: query.into(),
+            auth: Some("Token tok-secret".into()),
+            content_type: content_type.map(str::to_string),
+            body: Bytes::from_static(body),
+        }
+    }
+
+    #[test]
+    fn influxql_passwords_are_masked_in_url_and_form_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let dl = DeadLetters::new(dir.path(), "n");
+        let in_url = query_record(
+            "db=x&u=a&p=pw-secret&q=CREATE+USER+bob+WITH+PASSWORD+%27q-secret%27",
+            None,
+            b"",
+        );
+        let in_form = query_record(
+            "db=x",
+            Some("application/x-www-form-urlencoded"),
+            b"q=SET+PASSWORD+FOR+bob+%3D+%27f-secret%27&p=fp-secret&auth_token=t-secret",
+        );
+        let unquoted = query_record("q=CREATE+USER+bob+WITH+PASSWORD+u-secret", None, b"");
+        for rec in [&in_url, &in_form, &unquoted] {
+            dl.append(1, 400, "bad", rec).unwrap();
+        }
+        let text = std::fs::read_to_string(dl.path()).unwrap();
+        assert!(!text.contains("secret"), "{text}");
+        assert!(text.contains("PASSWORD"), "{text}");
     }
 }

@@ -7,16 +7,28 @@
 //! `shutdown_timeout`), stop the replicators, then close the log (final fsync,
 //! cursors persisted).
 //!
-//! Request flow, one file per concern:
-//! - `routes.rs`: gateway token, routing, access log with secrets masked;
+//! Request flow, one file per concern, imports running one way
+//! (routes → handlers → respond → request):
+//! - `routes.rs`: gateway token, routing, access log (masked by
+//!   [`crate::redact`]); renders a handler's error in the path's flavour;
 //! - `write.rs`: `/write` and `/api/v2/write`: decode, validate, stamp, log;
+//! - `query.rs`: `/query`: classify the InfluxQL, then read or mutate;
 //! - `read.rs`: reads to one healthy, caught-up node, with fallback, streamed;
 //! - `mutate.rs`: mutations through the log, with every node's answer merged;
 //! - `status.rs`: `/ping`, `/health`, `/ready`, `/`;
-//! - `respond.rs`: InfluxDB's v1 and v2 error shapes.
+//! - `respond.rs`: InfluxDB's v1 and v2 error shapes, and [`respond::ApiError`],
+//!   the error every handler returns;
+//! - `request.rs`: the client's request, its bounded body reader, typed
+//!   parameters, and the API flavour of a path.
+//!
+//! The wall clock (write stamps, pinned `now()`) is the gateway's
+//! [`Clock`]: [`serve`] uses the system's, [`serve_with_clock`] takes one
+//! (tests freeze time with [`Clock::manual`]).
 
 mod mutate;
+mod query;
 mod read;
+pub mod request;
 pub mod respond;
 mod routes;
 mod status;
@@ -34,6 +46,7 @@ use crate::backend::deadletter::DeadLetters;
 use crate::backend::orgs::Orgs;
 use crate::backend::replicator::Replicator;
 use crate::backend::{Node, health};
+use crate::clock::Clock;
 use crate::config::{Config, FsyncMode};
 use crate::log::{FsyncPolicy, Log, LogOptions};
 
@@ -44,6 +57,8 @@ pub struct Gateway {
     pub nodes: Vec<Arc<Node>>,
     pub http: HttpClient,
     pub orgs: Arc<Orgs>,
+    /// The wall clock for write stamps and pinned `now()`.
+    pub clock: Clock,
     /// RFC 3339 start time and a monotonic clock, for `/ready`.
     pub started: String,
     pub started_at: std::time::Instant,
@@ -87,6 +102,16 @@ fn log_options(config: &Config) -> LogOptions {
 pub async fn serve(
     listener: TcpListener,
     config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
+    serve_with_clock(listener, config, Clock::system(), shutdown).await
+}
+
+/// [`serve`] with a given wall clock.
+pub async fn serve_with_clock(
+    listener: TcpListener,
+    config: Config,
+    clock: Clock,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
     let config = Arc::new(config);
@@ -140,6 +165,7 @@ pub async fn serve(
         nodes,
         http,
         orgs,
+        clock,
         started: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         started_at: std::time::Instant::now(),
     });

@@ -15,92 +15,44 @@
 //! - none answered in time: 500 saying the mutation is stored and queued
 //!   (the same contract as InfluxDB Enterprise's hinted handoff).
 //!
-//! `now()` in mutations is rewritten to the gateway's clock first, so a node
-//! that replays a `DELETE … WHERE time < now() - 7d` later deletes the same
-//! range as the others.
+//! An InfluxQL mutation arrives here from `query.rs` with `now()` already
+//! pinned to the gateway's clock, so a node that replays a
+//! `DELETE … WHERE time < now() - 7d` later deletes the same range as the
+//! others; v2 mutations are replayed verbatim.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderValue, Response, header};
 
 use super::Gateway;
-use super::read::forward_read;
-use super::respond::{self, Body, Flavor};
-use super::routes::{ClientRequest, flavor_of};
-use super::write::now_nanos;
-use crate::query::influxql::{self, QueryClass};
+use super::request::ClientRequest;
+use super::respond::{self, ApiError, Body};
 use crate::record::{Kind, Record};
 
-fn is_form(req: &ClientRequest) -> bool {
-    req.headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
-}
-
-/// Replaces (or drops) `q` in a form-encoded string.
-fn with_q(form: &str, q: &str) -> String {
-    let mut out = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in url::form_urlencoded::parse(form.as_bytes()) {
-        if k == "q" {
-            out.append_pair("q", q);
-        } else {
-            out.append_pair(&k, &v);
-        }
-    }
-    out.finish()
-}
-
-fn find_q(form: &[u8]) -> Option<String> {
-    url::form_urlencoded::parse(form)
-        .find(|(k, _)| k == "q")
-        .map(|(_, v)| v.into_owned())
-}
-
-/// `/query`: a read goes to one node, a mutation through the log.
-pub async fn influxql(gw: &Arc<Gateway>, mut req: ClientRequest) -> Response<Body> {
-    let body = match req.read_body(gw).await {
-        Ok(b) => b,
-        Err(e) => return e.response(Flavor::V1),
-    };
-    // Like Go's FormValue: a form body's q wins over the URL's.
-    let form_q = if is_form(&req) { find_q(&body) } else { None };
-    let url_q = find_q(req.query.as_bytes());
-    let Some(q) = form_q.clone().or(url_q) else {
-        // Let the node say `missing required parameter "q"`.
-        let query = req.query.clone();
-        return forward_read(gw, &req, "/query", &query, body).await;
-    };
-    let classified = influxql::classify(&q);
-    if classified.class != QueryClass::Mutation {
-        let query = req.query.clone();
-        return forward_read(gw, &req, "/query", &query, body).await;
-    }
-    let q = influxql::rewrite_now(&q, now_nanos()).unwrap_or(q);
-    let (query, body) = if form_q.is_some() {
-        (
-            req.query.clone(),
-            Bytes::from(with_q(&String::from_utf8_lossy(&body), &q)),
-        )
-    } else {
-        (with_q(&req.query, &q), body)
-    };
+/// An InfluxQL mutation (its `now()` already pinned by `query.rs`), with the
+/// final query string and body to replay.
+pub async fn influxql(
+    gw: &Arc<Gateway>,
+    mut req: ClientRequest,
+    query: String,
+    body: Bytes,
+) -> Result<Response<Body>, ApiError> {
     // Mutations are always POSTed: 1.x warns about them over GET.
     let record = to_record(&mut req, Kind::Query, "POST", "/query", query, body);
-    replicate(gw, record, Flavor::V1).await
+    replicate(gw, record).await
 }
 
 /// A v2 mutation (delete, bucket, task, org change), replayed verbatim.
-pub async fn http(gw: &Arc<Gateway>, mut req: ClientRequest, path: &str) -> Response<Body> {
-    let flavor = flavor_of(path);
-    let body = match req.read_body(gw).await {
-        Ok(b) => b,
-        Err(e) => return e.response(flavor),
-    };
+pub async fn http(
+    gw: &Arc<Gateway>,
+    mut req: ClientRequest,
+    path: &str,
+) -> Result<Response<Body>, ApiError> {
+    let body = req.read_body(gw).await?;
     let (method, query) = (req.method.as_str().to_string(), req.query.clone());
     let record = to_record(&mut req, Kind::Http, &method, path, query, body);
-    replicate(gw, record, flavor).await
+    replicate(gw, record).await
 }
 
 /// The log record for a mutation, keeping the client's credentials and
@@ -120,27 +72,21 @@ fn to_record(
         path: path.to_string(),
         query,
         auth: req.client_auth.take(),
-        content_type: req
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
+        content_type: req.content_type().map(str::to_string),
         body,
     }
 }
 
-async fn replicate(gw: &Arc<Gateway>, record: Record, flavor: Flavor) -> Response<Body> {
+async fn replicate(gw: &Arc<Gateway>, record: Record) -> Result<Response<Body>, ApiError> {
     let record_kind = record.kind;
-    let seq = match gw.log.append(record.encode()).await {
-        Ok(s) => s,
-        Err(e) => {
-            return respond::error(
-                flavor,
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("gateway cannot store the mutation durably: {e}"),
-            );
-        }
-    };
+    let seq = gw
+        .log
+        .append(record.encode())
+        .await
+        .map_err(|source| ApiError::NotStored {
+            what: "mutation",
+            source,
+        })?;
     // Wait for nodes that can apply it soon: up, and not far behind.
     let window = gw.config.channel_size as u64;
     let timeout = gw.config.query_timeout.max(gw.config.write_timeout);
@@ -170,15 +116,10 @@ async fn replicate(gw: &Arc<Gateway>, record: Record, flavor: Flavor) -> Respons
         tracing::info!(seq, queued = ?queued, "mutation queued for nodes that will apply it later");
     }
     let Some((_, first)) = answers.first() else {
-        return respond::error(
-            flavor,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!(
-                "mutation stored durably but no node applied it within {timeout:?}; \
-                 it stays queued for {} and will be applied in order",
-                queued.join(", ")
-            ),
-        );
+        return Err(ApiError::MutationQueued {
+            timeout,
+            queued: queued.join(", "),
+        });
     };
     // Objects a v2 call creates get per-node IDs, so there only the status
     // must agree; InfluxQL answers must agree exactly.
@@ -206,7 +147,7 @@ async fn replicate(gw: &Arc<Gateway>, record: Record, flavor: Flavor) -> Respons
             .collect();
         tracing::error!(seq, answers = %serde_json::Value::Array(nodes.clone()), "nodes disagree on a mutation");
         respond::json(
-            StatusCode::INTERNAL_SERVER_ERROR,
+            http::StatusCode::INTERNAL_SERVER_ERROR,
             &serde_json::json!({"error": "nodes disagree on the mutation's result", "nodes": nodes}),
         )
     };
@@ -215,23 +156,5 @@ async fn replicate(gw: &Arc<Gateway>, record: Record, flavor: Flavor) -> Respons
     {
         resp.headers_mut().insert("x-inmate-queued", v);
     }
-    resp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn q_replacement_keeps_other_params() {
-        assert_eq!(
-            with_q("db=x&q=DROP+X&epoch=ms", "DROP Y"),
-            "db=x&q=DROP+Y&epoch=ms"
-        );
-        assert_eq!(
-            find_q(b"db=x&q=CREATE+DATABASE+a").as_deref(),
-            Some("CREATE DATABASE a")
-        );
-        assert_eq!(find_q(b"db=x"), None);
-    }
+    Ok(resp)
 }

@@ -19,13 +19,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Response, header};
 use http_body_util::BodyExt;
 use rand::seq::SliceRandom;
 
 use super::Gateway;
-use super::respond::{self, Body, BoxError};
-use super::routes::{ClientRequest, flavor_of};
+use super::request::ClientRequest;
+use super::respond::{ApiError, Body, BoxError};
 use crate::backend::Node;
 use crate::backend::client::{self, Outgoing};
 
@@ -59,18 +59,21 @@ pub fn forwardable(headers: &HeaderMap) -> HeaderMap {
 }
 
 /// A read whose body is buffered, sent to its own path.
-pub async fn proxy_buffered(gw: &Arc<Gateway>, req: ClientRequest) -> Response<Body> {
+pub async fn proxy_buffered(
+    gw: &Arc<Gateway>,
+    req: ClientRequest,
+) -> Result<Response<Body>, ApiError> {
     let path = req.path.clone();
     proxy_as(gw, req, &path).await
 }
 
 /// A read sent to `path` (used for the original's misspelt aliases).
-pub async fn proxy_as(gw: &Arc<Gateway>, mut req: ClientRequest, path: &str) -> Response<Body> {
-    let flavor = flavor_of(path);
-    let body = match req.read_body(gw).await {
-        Ok(b) => b,
-        Err(e) => return e.response(flavor),
-    };
+pub async fn proxy_as(
+    gw: &Arc<Gateway>,
+    mut req: ClientRequest,
+    path: &str,
+) -> Result<Response<Body>, ApiError> {
+    let body = req.read_body(gw).await?;
     let query = req.query.clone();
     forward_read(gw, &req, path, &query, body).await
 }
@@ -138,8 +141,7 @@ pub async fn forward_read(
     path: &str,
     query: &str,
     body: Bytes,
-) -> Response<Body> {
-    let flavor = flavor_of(path);
+) -> Result<Response<Body>, ApiError> {
     let headers = forwardable(&req.headers);
     let gzipped = req
         .headers
@@ -163,13 +165,11 @@ pub async fn forward_read(
             body: body.clone().into(),
             gzipped,
         };
-        let http_req = match client::build(&node.config, &out) {
-            Ok(r) => r,
-            Err(e) => return respond::error(flavor, StatusCode::BAD_REQUEST, &e.to_string()),
-        };
+        let http_req =
+            client::build(&node.config, &out).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         match client::send(&gw.http, http_req, gw.config.query_timeout).await {
             Ok(resp) if !resp.status().is_server_error() => {
-                return stream_back(resp, node.name(), stale);
+                return Ok(stream_back(resp, node.name(), stale));
             }
             Ok(resp) => {
                 let msg = format!("{} answered {}", node.name(), resp.status());
@@ -188,13 +188,7 @@ pub async fn forward_read(
             }
         }
     }
-    last_5xx.unwrap_or_else(|| {
-        respond::error(
-            flavor,
-            StatusCode::SERVICE_UNAVAILABLE,
-            &format!("no InfluxDB node could answer: {}", errors.join("; ")),
-        )
-    })
+    last_5xx.ok_or_else(|| ApiError::NoNode(errors.join("; ")))
 }
 
 /// Streams a node's response back: status, headers and body as sent.

@@ -4,20 +4,107 @@
 //! 1.x does on non-2xx other than 401); v2 endpoints answer
 //! `{"code":"…","message":"…"}` plus `X-Platform-Error-Code` (as 2.x does).
 //! Clients key their retry logic on these, so the shapes are not cosmetic.
+//!
+//! Handlers return `Result<Response<Body>, ApiError>`: every way a request
+//! can fail is one [`ApiError`] variant with its status and InfluxDB's text,
+//! and the router renders it in the flavour of the path the client called.
+
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 
+use super::request::BodyReadError;
+pub use super::request::Flavor;
+use crate::lineproto::BodyError;
+use crate::log::LogError;
+use crate::redact::truncate_at_char_boundary;
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 
-/// Which API a request came in on, so errors use that API's shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flavor {
-    V1,
-    V2,
+/// Why a request failed, with the text InfluxDB (or the gateway) answers.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body could not be read (413, 408 or 400).
+    #[error(transparent)]
+    Body(#[from] BodyReadError),
+    /// The body could not be decoded (413 past the limit once gunzipped,
+    /// 400 otherwise).
+    #[error(transparent)]
+    Decode(#[from] BodyError),
+    /// A parameter or the request is invalid (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// v2 write without a bucket: 2.x answers 404.
+    #[error("bucket not found")]
+    BucketNotFound,
+    /// The gateway token is missing or wrong (401; the text is per flavour).
+    #[error("authorization failed")]
+    Unauthorized,
+    /// The log refused the append (503): nothing was promised.
+    #[error("gateway cannot store the {what} durably: {source}")]
+    NotStored {
+        what: &'static str,
+        source: LogError,
+    },
+    /// Every node failed a read (503).
+    #[error("no InfluxDB node could answer: {0}")]
+    NoNode(String),
+    /// Too few nodes applied a write in time (500, as InfluxDB Enterprise);
+    /// the write stays durable and queued.
+    #[error(
+        "write consistency not met: {confirmed} of {needed} required nodes confirmed within {timeout:?}; \
+         the data is stored durably and stays queued for the other nodes"
+    )]
+    ConsistencyNotMet {
+        confirmed: usize,
+        needed: usize,
+        timeout: Duration,
+    },
+    /// No node applied a mutation in time (500); it stays queued.
+    #[error(
+        "mutation stored durably but no node applied it within {timeout:?}; \
+         it stays queued for {queued} and will be applied in order"
+    )]
+    MutationQueued { timeout: Duration, queued: String },
+    /// A route the gateway does not serve (501, the original's own shape).
+    #[error("Feature not supported")]
+    NotSupported,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Body(BodyReadError::TooLarge) | ApiError::Decode(BodyError::TooLarge) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ApiError::Body(BodyReadError::Timeout) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Body(BodyReadError::Io(_))
+            | ApiError::Decode(_)
+            | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BucketNotFound => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotStored { .. } | ApiError::NoNode(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ConsistencyNotMet { .. } | ApiError::MutationQueued { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ApiError::NotSupported => StatusCode::NOT_IMPLEMENTED,
+        }
+    }
+
+    /// The error as InfluxDB would answer it on a `flavor` endpoint.
+    pub fn render(&self, flavor: Flavor) -> Response<Body> {
+        match (self, flavor) {
+            (ApiError::NotSupported, _) => not_supported(),
+            (ApiError::Unauthorized, Flavor::V2) => {
+                error(flavor, self.status(), "unauthorized access")
+            }
+            _ => error(flavor, self.status(), &self.to_string()),
+        }
+    }
 }
 
 pub fn full(b: impl Into<Bytes>) -> Body {
@@ -83,20 +170,6 @@ pub fn error(flavor: Flavor, status: StatusCode, msg: &str) -> Response<Body> {
     }
 }
 
-/// Cuts `s` to at most `max` bytes without splitting a character; returns
-/// whether anything was cut.
-pub fn truncate_at_char_boundary(s: &mut String, max: usize) -> bool {
-    if s.len() <= max {
-        return false;
-    }
-    let mut cut = max;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    s.truncate(cut);
-    true
-}
-
 /// Unknown routes: what the original answers.
 pub fn not_supported() -> Response<Body> {
     json(
@@ -124,5 +197,70 @@ mod tests {
         assert_eq!(body_text(r).await, r#"{"code":"invalid","message":"bad"}"#);
         let r = error(Flavor::V1, StatusCode::UNAUTHORIZED, "x");
         assert!(r.headers().get("x-influxdb-error").is_none());
+    }
+
+    #[tokio::test]
+    async fn api_errors_keep_influxdb_statuses_and_texts() {
+        let cases = [
+            (
+                ApiError::Body(BodyReadError::TooLarge),
+                Flavor::V1,
+                413,
+                r#"{"error":"Request Entity Too Large"}"#,
+            ),
+            (
+                ApiError::Decode(BodyError::TooLarge),
+                Flavor::V2,
+                413,
+                r#"{"code":"request too large","message":"Request Entity Too Large"}"#,
+            ),
+            (
+                ApiError::Body(BodyReadError::Timeout),
+                Flavor::V1,
+                408,
+                r#"{"error":"timed out reading the request body"}"#,
+            ),
+            (
+                ApiError::Decode(BodyError::Corrupt("bad gzip".into())),
+                Flavor::V1,
+                400,
+                r#"{"error":"bad gzip"}"#,
+            ),
+            (
+                ApiError::BucketNotFound,
+                Flavor::V2,
+                404,
+                r#"{"code":"not found","message":"bucket not found"}"#,
+            ),
+            (
+                ApiError::Unauthorized,
+                Flavor::V1,
+                401,
+                r#"{"error":"authorization failed"}"#,
+            ),
+            (
+                ApiError::Unauthorized,
+                Flavor::V2,
+                401,
+                r#"{"code":"unauthorized","message":"unauthorized access"}"#,
+            ),
+            (
+                ApiError::NoNode("a: down".into()),
+                Flavor::V1,
+                503,
+                r#"{"error":"no InfluxDB node could answer: a: down"}"#,
+            ),
+            (
+                ApiError::NotSupported,
+                Flavor::V2,
+                501,
+                r#"{"error":"Feature not supported"}"#,
+            ),
+        ];
+        for (e, flavor, status, body) in cases {
+            let r = e.render(flavor);
+            assert_eq!(r.status().as_u16(), status, "{e:?}");
+            assert_eq!(body_text(r).await, body, "{e:?}");
+        }
     }
 }

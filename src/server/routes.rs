@@ -1,128 +1,33 @@
-//! Routing, the gateway token, body reading and the access log.
+//! Routing, the gateway token and the access log.
 //!
 //! Every route of the original inmate is here, plus the ones it misses
 //! (`/api/v2/buckets`, task PATCH/DELETE, `/ready`). Anything else answers
 //! 501 `{"error":"Feature not supported"}` as the original does.
 //!
+//! The router is the top of the server's import graph: it builds the
+//! [`ClientRequest`] (`request.rs`), calls one handler, and renders a
+//! handler's [`ApiError`] in the flavour of the path the client called. No
+//! handler imports from here.
+//!
 //! The gateway token is checked in constant time and then *consumed*: when
 //! `auth_token` is set, the client's `Authorization` header carries it, so that
-//! header is never forwarded to a node. The access log never contains `p`,
-//! tokens, passwords inside InfluxQL, or any `Authorization` value.
+//! header is never forwarded to a node. The access log goes through
+//! [`crate::redact`]: it never contains `p`, tokens, passwords inside InfluxQL,
+//! or any `Authorization` value.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use subtle::ConstantTimeEq;
 
-use super::respond::{self, Body, Flavor, truncate_at_char_boundary};
-use super::{Gateway, mutate, read, status, write};
-use crate::backend::deadletter::is_secret_param;
-
-/// What a handler needs from the request, with the body not yet read.
-pub struct ClientRequest {
-    pub method: Method,
-    pub path: String,
-    pub query: String,
-    pub headers: http::HeaderMap,
-    /// The client's `Authorization`, when it is theirs to forward (not the
-    /// gateway's own token).
-    pub client_auth: Option<String>,
-    pub body: Option<Incoming>,
-}
-
-/// Why a request body could not be read.
-#[derive(Debug)]
-pub enum BodyReadError {
-    TooLarge,
-    Timeout,
-    Io(String),
-}
-
-impl BodyReadError {
-    pub fn response(&self, flavor: Flavor) -> Response<Body> {
-        match self {
-            BodyReadError::TooLarge => respond::error(
-                flavor,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request Entity Too Large",
-            ),
-            BodyReadError::Timeout => respond::error(
-                flavor,
-                StatusCode::REQUEST_TIMEOUT,
-                "timed out reading the request body",
-            ),
-            BodyReadError::Io(e) => respond::error(
-                flavor,
-                StatusCode::BAD_REQUEST,
-                &format!("unable to read request body: {e}"),
-            ),
-        }
-    }
-}
-
-impl ClientRequest {
-    /// Reads the whole body once (so fallback and fan-out can resend it),
-    /// within `max_body_size` (0 = unlimited) and the request timeout.
-    ///
-    /// Past the limit the rest of the body is still read and discarded (up to
-    /// a bound), so the client receives the 413 instead of a broken pipe.
-    pub async fn read_body(&mut self, gw: &Gateway) -> Result<Bytes, BodyReadError> {
-        let max = gw.config.max_body_size;
-        let limit = if max == 0 { usize::MAX } else { max };
-        let declared = self
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let mut body = self
-            .body
-            .take()
-            .ok_or_else(|| BodyReadError::Io("body already read".into()))?;
-        let drain_cap = limit.saturating_mul(4).max(64 << 20);
-        let read = async {
-            // No up-front buffer for bodiless requests (most reads).
-            let cap = declared.map_or(0, |n| (n as usize).min(limit));
-            let mut buf = BytesMut::with_capacity(cap);
-            let mut seen = 0usize;
-            let mut too_large = declared.is_some_and(|n| n > limit as u64);
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| BodyReadError::Io(e.to_string()))?;
-                let Ok(data) = frame.into_data() else {
-                    continue;
-                };
-                if too_large {
-                    seen = seen.saturating_add(data.len());
-                    if seen > drain_cap {
-                        break;
-                    }
-                    continue;
-                }
-                if buf.len() + data.len() > limit {
-                    too_large = true;
-                    seen = buf.len() + data.len();
-                    buf = BytesMut::new();
-                    continue;
-                }
-                buf.extend_from_slice(&data);
-            }
-            if too_large {
-                Err(BodyReadError::TooLarge)
-            } else {
-                Ok(buf.freeze())
-            }
-        };
-        match tokio::time::timeout(gw.config.request_timeout, read).await {
-            Err(_) => Err(BodyReadError::Timeout),
-            Ok(r) => r,
-        }
-    }
-}
+use super::request::{ClientRequest, Flavor, flavor_of};
+use super::respond::{self, ApiError, Body};
+use super::{Gateway, mutate, query, read, status, write};
+use crate::redact;
 
 /// Checks the gateway token. Accepts `Token <t>` and `Bearer <t>`.
 fn token_ok(expected: &str, header: Option<&str>) -> bool {
@@ -134,37 +39,6 @@ fn token_ok(expected: &str, header: Option<&str>) -> bool {
         return false;
     }
     value.trim().as_bytes().ct_eq(expected.as_bytes()).into()
-}
-
-pub fn flavor_of(path: &str) -> Flavor {
-    if path.starts_with("/api/v2") {
-        Flavor::V2
-    } else {
-        Flavor::V1
-    }
-}
-
-/// Masks credentials and InfluxQL passwords for the access log.
-pub fn mask_for_log(query: &str) -> String {
-    let mut out = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        match k.as_ref() {
-            k if is_secret_param(k) => {
-                out.append_pair(k, "***");
-            }
-            "q" => {
-                let mut q = crate::query::influxql::redact(&v);
-                if truncate_at_char_boundary(&mut q, 300) {
-                    q.push('…');
-                }
-                out.append_pair("q", &q);
-            }
-            _ => {
-                out.append_pair(&k, &v);
-            }
-        }
-    }
-    out.finish()
 }
 
 pub async fn handle(
@@ -186,14 +60,9 @@ pub async fn handle(
     let client_auth = match &gw.config.auth_token {
         Some(tok) => {
             if !token_ok(tok, auth_header) {
-                let resp = match flavor {
-                    Flavor::V2 => {
-                        respond::error(flavor, StatusCode::UNAUTHORIZED, "unauthorized access")
-                    }
-                    Flavor::V1 => {
-                        respond::error(flavor, StatusCode::UNAUTHORIZED, "authorization failed")
-                    }
-                };
+                let presented = auth_header.map_or_else(|| "none".into(), redact::authorization);
+                tracing::warn!(path, peer = %peer, authorization = %presented, "gateway token rejected");
+                let resp = ApiError::Unauthorized.render(flavor);
                 access_log(&method, &path, &query, resp.status(), start, peer);
                 return Ok(resp);
             }
@@ -209,12 +78,17 @@ pub async fn handle(
         client_auth,
         body: Some(body),
     };
-    let resp = route(&gw, req).await;
+    let resp = route(&gw, req).await.unwrap_or_else(|e| {
+        if e.status().is_server_error() {
+            error_log(&method, &path, &query, &e);
+        }
+        e.render(flavor)
+    });
     access_log(&method, &path, &query, resp.status(), start, peer);
     Ok(resp)
 }
 
-async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Response<Body> {
+async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Response<Body>, ApiError> {
     if req.path.starts_with("/api/v2/") && req.query.contains("orgID") {
         // v2 org IDs differ per node; names do not (see backend::orgs).
         req.query = gw.orgs.names_in_query(&req.query).await;
@@ -227,16 +101,16 @@ async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Response<Body> {
     match path {
         "/write" if is(&Method::POST) => write::handle(gw, req, Flavor::V1).await,
         "/api/v2/write" if is(&Method::POST) => write::handle(gw, req, Flavor::V2).await,
-        "/write" | "/query" if is(&Method::OPTIONS) => respond::empty(StatusCode::NO_CONTENT),
-        "/query" if is(&Method::GET) || is(&Method::POST) => mutate::influxql(gw, req).await,
+        "/write" | "/query" if is(&Method::OPTIONS) => Ok(respond::empty(StatusCode::NO_CONTENT)),
+        "/query" if is(&Method::GET) || is(&Method::POST) => query::handle(gw, req).await,
         "/api/v2/query" if is(&Method::POST) || is(&Method::GET) => {
             read::proxy_buffered(gw, req).await
         }
-        "/ping" if is(&Method::GET) || is(&Method::HEAD) => status::ping(gw, &req),
-        "/api/v2/ping" if is(&Method::GET) || is(&Method::HEAD) => status::ping(gw, &req),
-        "/health" | "/api/v2/health" if is(&Method::GET) => status::health(gw, &req),
-        "/ready" if is(&Method::GET) => status::ready(gw),
-        "/" if is(&Method::GET) => status::root(),
+        "/ping" if is(&Method::GET) || is(&Method::HEAD) => Ok(status::ping(gw, &req)),
+        "/api/v2/ping" if is(&Method::GET) || is(&Method::HEAD) => Ok(status::ping(gw, &req)),
+        "/health" | "/api/v2/health" if is(&Method::GET) => Ok(status::health(gw)),
+        "/ready" if is(&Method::GET) => Ok(status::ready(gw)),
+        "/" if is(&Method::GET) => Ok(status::root()),
         "/api/v2/delete" if is(&Method::POST) => mutate::http(gw, req, "/api/v2/delete").await,
         "/api/v2/buckets" | "/api/v2/bucket" if is(&Method::GET) => {
             read::proxy_as(gw, req, "/api/v2/buckets").await
@@ -255,11 +129,23 @@ async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Response<Body> {
             } else if mutating {
                 mutate::http(gw, req, &p).await
             } else {
-                respond::not_supported()
+                Err(ApiError::NotSupported)
             }
         }
-        _ => respond::not_supported(),
+        _ => Err(ApiError::NotSupported),
     }
+}
+
+/// Server-side failures (5xx), with the request masked like the access log.
+fn error_log(method: &Method, path: &str, query: &str, e: &ApiError) {
+    tracing::error!(
+        method = %method,
+        path,
+        query = %redact::params_for_log(query),
+        status = e.status().as_u16(),
+        error = %e,
+        "request failed",
+    );
 }
 
 fn access_log(
@@ -274,7 +160,7 @@ fn access_log(
         target: "access",
         method = %method,
         path,
-        query = %mask_for_log(query),
+        query = %redact::params_for_log(query),
         status = status.as_u16(),
         ms = start.elapsed().as_secs_f64() * 1000.0,
         peer = %peer,
@@ -297,11 +183,55 @@ mod tests {
         assert!(!token_ok("abc", None));
     }
 
+    /// Everything `f` logs, as text.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let sink = buf.clone();
+        let sub = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::with_default(sub, f);
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    const SECRET_QUERY: &str =
+        "db=x&u=bob&p=s1&token=s2&auth_token=s3&q=CREATE+USER+a+WITH+PASSWORD+s4";
+
     #[test]
-    fn log_masking() {
-        let m = mask_for_log("db=x&u=bob&p=secret&token=t");
-        assert!(!m.contains("secret"), "{m}");
-        assert!(!m.contains("=t"), "{m}");
-        assert!(m.contains("u=bob"));
+    fn access_and_error_logs_mask_every_secret() {
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let text = logged(|| {
+            access_log(
+                &Method::GET,
+                "/query",
+                SECRET_QUERY,
+                StatusCode::OK,
+                Instant::now(),
+                peer,
+            );
+            error_log(
+                &Method::GET,
+                "/query",
+                SECRET_QUERY,
+                &ApiError::NoNode("down".into()),
+            );
+        });
+        assert_eq!(text.matches("auth_token=***").count(), 2, "{text}");
+        for secret in ["s1", "s2", "s3", "s4"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("u=bob"), "{text}");
     }
 }

@@ -13,10 +13,16 @@ use std::time::Duration;
 use http::{HeaderValue, Response, StatusCode};
 
 use super::Gateway;
+use super::request::{ClientRequest, params};
 use super::respond::{self, Body};
-use super::routes::ClientRequest;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `/ping`'s parameters.
+#[derive(Debug, Default, serde::Deserialize)]
+struct PingParams {
+    verbose: Option<String>,
+}
 
 pub fn ping(gw: &Arc<Gateway>, req: &ClientRequest) -> Response<Body> {
     // Prefer a healthy node's version: clients print it and some gate
@@ -28,8 +34,10 @@ pub fn ping(gw: &Arc<Gateway>, req: &ClientRequest) -> Response<Body> {
         .chain(gw.nodes.iter())
         .find_map(|n| n.health.version());
     let (version, build) = version.unwrap_or_else(|| (format!("inmate-{VERSION}"), None));
-    let verbose = url::form_urlencoded::parse(req.query.as_bytes())
-        .any(|(k, v)| k == "verbose" && !matches!(v.as_ref(), "" | "0" | "false"));
+    let verbose = params::<PingParams>(req.query.as_bytes())
+        .unwrap_or_default()
+        .verbose
+        .is_some_and(|v| !matches!(v.as_str(), "" | "0" | "false"));
     let mut r = if verbose {
         respond::json(StatusCode::OK, &serde_json::json!({ "version": version }))
     } else {
@@ -51,7 +59,7 @@ pub fn ping(gw: &Arc<Gateway>, req: &ClientRequest) -> Response<Body> {
     r
 }
 
-pub fn health(gw: &Arc<Gateway>, _req: &ClientRequest) -> Response<Body> {
+pub fn health(gw: &Arc<Gateway>) -> Response<Body> {
     let end = gw.log.next_seq();
     let mut usable = 0;
     let nodes: Vec<serde_json::Value> = gw

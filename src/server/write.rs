@@ -1,15 +1,17 @@
 //! `/write` and `/api/v2/write`: the door of the durable write path.
 //!
 //! Order matters here, because a 2xx is a promise:
-//! 1. check the parameters (db/bucket, precision, consistency) as InfluxDB does;
+//! 1. check the parameters (db/bucket, precision, consistency) as InfluxDB does
+//!    (typed, first value wins), and keep the ones nodes need, in the
+//!    client's order, as the query to forward;
 //! 2. read the body within `max_body_size`, gunzip it within the same limit
 //!    on the *decoded* size (no gzip bombs);
 //! 3. scan the line protocol, dropping bad lines (v1) or rejecting the batch
 //!    (v2), and stamp untimed points with the receive time taken once per
-//!    request, so every node stores the same point; choose the stored form
-//!    ([`crate::gzip::for_log`]: the client's own gzip when nothing changed,
-//!    else deflated once if a node wants gzip, else plain), off the async
-//!    workers when the body is large;
+//!    request from the gateway's clock, so every node stores the same point;
+//!    choose the stored form ([`crate::gzip::for_log`]: the client's own gzip
+//!    when nothing changed, else deflated once if a node wants gzip, else
+//!    plain), off the async workers when the body is large;
 //! 4. append the batch once to the log, answering 503 if the log cannot take it;
 //! 5. for `consistency` above `any`, wait (up to `write_timeout`) for enough
 //!    nodes to apply it.
@@ -18,24 +20,17 @@
 //! lines were dropped: the valid ones are durable and will reach every node).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Response, StatusCode, header};
 
 use super::Gateway;
-use super::respond::{self, Body, Flavor};
-use super::routes::ClientRequest;
+use super::request::{ClientRequest, Flavor, params, rewrite_params};
+use super::respond::{self, ApiError, Body};
 use crate::config::Consistency;
-use crate::lineproto::{self, BodyError, Precision, ScanOptions};
+use crate::lineproto::{self, Precision, ScanOptions};
 use crate::record::Record;
-
-/// Unix time in nanoseconds, clamped into i64.
-pub fn now_nanos() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
-        .unwrap_or(0)
-}
 
 /// Validated write parameters and the query string to forward.
 struct Target {
@@ -48,112 +43,102 @@ fn bad(flavor: Flavor, msg: &str) -> Response<Body> {
     respond::error(flavor, StatusCode::BAD_REQUEST, msg)
 }
 
-fn bad_boxed(flavor: Flavor, msg: &str) -> Box<Response<Body>> {
-    Box::new(bad(flavor, msg))
+/// The parameters `/write` reads itself.
+#[derive(Debug, Default, serde::Deserialize)]
+struct V1Params {
+    db: Option<String>,
+    precision: Option<String>,
+    consistency: Option<String>,
 }
 
-fn v1_target(query: &str, default: Consistency) -> Result<Target, Box<Response<Body>>> {
-    let mut db = None;
-    let mut precision = Precision::Nanosecond;
-    let mut consistency = default;
-    let mut fwd = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        match k.as_ref() {
-            "db" => {
-                db = Some(v.to_string());
-                fwd.append_pair("db", &v);
-            }
-            "precision" => {
-                precision = Precision::parse_v1(&v).ok_or_else(|| {
-                    bad_boxed(
-                        Flavor::V1,
-                        &format!("invalid precision {v:?} (use n, u, ms, s, m or h)"),
-                    )
-                })?;
-                fwd.append_pair("precision", &v);
-            }
-            "consistency" if !v.is_empty() => {
-                consistency = Consistency::parse(&v)
-                    .ok_or_else(|| bad_boxed(Flavor::V1, "invalid consistency level"))?;
-            }
-            // rp and the client's u/p go to the nodes as given.
-            "rp" | "u" | "p" => {
-                fwd.append_pair(&k, &v);
-            }
-            _ => {}
-        }
-    }
-    if db.as_deref().is_none_or(str::is_empty) {
-        return Err(bad_boxed(Flavor::V1, "database is required"));
+/// The parameters `/api/v2/write` reads itself.
+#[derive(Debug, Default, serde::Deserialize)]
+struct V2Params {
+    org: Option<String>,
+    #[serde(rename = "orgID")]
+    org_id: Option<String>,
+    bucket: Option<String>,
+    precision: Option<String>,
+}
+
+/// `/write` forwards the target, the precision, and the client's u/p as given.
+const V1_FORWARD: &[&str] = &["db", "rp", "precision", "u", "p"];
+/// `/api/v2/write` forwards the target and the precision.
+const V2_FORWARD: &[&str] = &["org", "orgID", "bucket", "precision"];
+
+/// The `keep` parameters of `query`, in the client's order, repeats included.
+fn forward_query(query: &str, keep: &[&str]) -> String {
+    rewrite_params(query.as_bytes(), |k, v| keep.contains(&k).then_some(v))
+}
+
+fn typed<T: serde::de::DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    params(query.as_bytes()).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+fn v1_target(query: &str, default: Consistency) -> Result<Target, ApiError> {
+    let p: V1Params = typed(query)?;
+    let precision = match p.precision.as_deref() {
+        None => Precision::Nanosecond,
+        Some(v) => Precision::parse_v1(v).ok_or_else(|| {
+            ApiError::BadRequest(format!("invalid precision {v:?} (use n, u, ms, s, m or h)"))
+        })?,
+    };
+    let consistency = match p.consistency.as_deref() {
+        None | Some("") => default,
+        Some(v) => Consistency::parse(v)
+            .ok_or_else(|| ApiError::BadRequest("invalid consistency level".into()))?,
+    };
+    if p.db.as_deref().is_none_or(str::is_empty) {
+        return Err(ApiError::BadRequest("database is required".into()));
     }
     Ok(Target {
         precision,
         consistency,
-        forward_query: fwd.finish(),
+        forward_query: forward_query(query, V1_FORWARD),
     })
 }
 
-fn v2_target(query: &str, default: Consistency) -> Result<Target, Box<Response<Body>>> {
-    let (mut org, mut bucket) = (false, false);
-    let mut precision = Precision::Nanosecond;
-    let mut fwd = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        match k.as_ref() {
-            "org" | "orgID" => {
-                org |= !v.is_empty();
-                fwd.append_pair(&k, &v);
-            }
-            "bucket" => {
-                bucket |= !v.is_empty();
-                fwd.append_pair("bucket", &v);
-            }
-            "precision" => {
-                precision = Precision::parse_v2(&v).ok_or_else(|| {
-                    bad_boxed(
-                        Flavor::V2,
-                        "invalid precision; valid precision units are ns, us, ms, and s",
-                    )
-                })?;
-                fwd.append_pair("precision", &v);
-            }
-            _ => {}
-        }
-    }
-    if !bucket {
+fn v2_target(query: &str, default: Consistency) -> Result<Target, ApiError> {
+    let p: V2Params = typed(query)?;
+    let precision = match p.precision.as_deref() {
+        None => Precision::Nanosecond,
+        Some(v) => Precision::parse_v2(v).ok_or_else(|| {
+            ApiError::BadRequest(
+                "invalid precision; valid precision units are ns, us, ms, and s".into(),
+            )
+        })?,
+    };
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.is_empty());
+    if !given(&p.bucket) {
         // 2.7 answers a missing bucket as not found.
-        return Err(Box::new(respond::error(
-            Flavor::V2,
-            StatusCode::NOT_FOUND,
-            "bucket not found",
-        )));
+        return Err(ApiError::BucketNotFound);
     }
     // A 1.x node ignores org, so only insist when the client gave none at all
     // and InfluxDB 2.x would refuse too.
-    if !org {
-        return Err(bad_boxed(Flavor::V2, "Please provide either orgID or org"));
+    if !given(&p.org) && !given(&p.org_id) {
+        return Err(ApiError::BadRequest(
+            "Please provide either orgID or org".into(),
+        ));
     }
     Ok(Target {
         precision,
         consistency: default,
-        forward_query: fwd.finish(),
+        forward_query: forward_query(query, V2_FORWARD),
     })
 }
 
-pub async fn handle(gw: &Arc<Gateway>, mut req: ClientRequest, flavor: Flavor) -> Response<Body> {
+pub async fn handle(
+    gw: &Arc<Gateway>,
+    mut req: ClientRequest,
+    flavor: Flavor,
+) -> Result<Response<Body>, ApiError> {
     let target = match flavor {
-        Flavor::V1 => v1_target(&req.query, gw.config.write_consistency),
-        Flavor::V2 => v2_target(&req.query, gw.config.write_consistency),
+        Flavor::V1 => v1_target(&req.query, gw.config.write_consistency)?,
+        Flavor::V2 => v2_target(&req.query, gw.config.write_consistency)?,
     };
-    let target = match target {
-        Ok(t) => t,
-        Err(resp) => return *resp,
-    };
-    let raw = match req.read_body(gw).await {
-        Ok(b) => b,
-        Err(e) => return e.response(flavor),
-    };
+    let raw = req.read_body(gw).await?;
     // The receive time, once per request, in the request's precision.
-    let now = target.precision.from_unix_nanos(now_nanos());
+    let now = target.precision.from_unix_nanos(gw.clock.now_nanos());
     let encoding = req
         .headers
         .get(header::CONTENT_ENCODING)
@@ -163,17 +148,21 @@ pub async fn handle(gw: &Arc<Gateway>, mut req: ClientRequest, flavor: Flavor) -
         e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip")
     });
     let raw_gzip = client_gzip.then(|| raw.clone());
-    let body = match lineproto::decode_body(raw, encoding, gw.config.max_body_size) {
-        Ok(b) => b,
-        Err(BodyError::TooLarge) => {
-            return respond::error(
-                flavor,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request Entity Too Large",
-            );
-        }
-        Err(e) => return bad(flavor, &e.to_string()),
-    };
+    let body = lineproto::decode_body(raw, encoding, gw.config.max_body_size)?;
+    Ok(store(gw, req, flavor, target, body, raw_gzip, now).await)
+}
+
+/// Scans, appends once to the log, and waits for `consistency`.
+/// `raw_gzip` is the client's compressed body, when it sent gzip.
+async fn store(
+    gw: &Arc<Gateway>,
+    mut req: ClientRequest,
+    flavor: Flavor,
+    target: Target,
+    body: Bytes,
+    raw_gzip: Option<Bytes>,
+    now: i64,
+) -> Response<Body> {
     // Scanning a large body is CPU work; keep it off the reactor's toes.
     let opts = match flavor {
         Flavor::V1 => ScanOptions::v1(target.precision),
@@ -249,15 +238,13 @@ pub async fn handle(gw: &Arc<Gateway>, mut req: ClientRequest, flavor: Flavor) -
         let confirmed = wait_for_nodes(gw, seq, needed, gw.config.write_timeout).await;
         if confirmed < needed {
             // As InfluxDB Enterprise: 500, but the data is not lost.
-            return respond::error(
-                flavor,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &format!(
-                    "write consistency not met: {confirmed} of {needed} required nodes confirmed within {:?}; \
-                     the data is stored durably and stays queued for the other nodes",
-                    gw.config.write_timeout
-                ),
-            );
+            let timeout = gw.config.write_timeout;
+            return ApiError::ConsistencyNotMet {
+                confirmed,
+                needed,
+                timeout,
+            }
+            .render(flavor);
         }
     }
     match parse_error {
@@ -314,5 +301,21 @@ mod tests {
         assert!(v2_target("org=o&bucket=b&precision=m", Consistency::Any).is_err());
         let t = v2_target("org=o&bucket=b&precision=ms", Consistency::Any).unwrap();
         assert_eq!(t.forward_query, "org=o&bucket=b&precision=ms");
+        let t = v2_target("bucket=b&x=1&orgID=&org=o", Consistency::Any).unwrap();
+        assert_eq!(t.forward_query, "bucket=b&orgID=&org=o");
+        assert!(matches!(
+            v2_target("org=o", Consistency::Any),
+            Err(ApiError::BucketNotFound)
+        ));
+    }
+
+    #[test]
+    fn forwarding_keeps_the_clients_order_and_repeats() {
+        let t = v1_target("p=b&db=x&consistency=one&db=y&u=a", Consistency::Any).unwrap();
+        assert_eq!(t.forward_query, "p=b&db=x&db=y&u=a");
+        assert_eq!(t.consistency, Consistency::One);
+        // As Go's Values.Get: the first precision is the one stamped with.
+        let t = v1_target("db=x&precision=s&precision=ms", Consistency::Any).unwrap();
+        assert_eq!(t.precision, Precision::Second);
     }
 }

@@ -93,6 +93,9 @@ fn gzip_setting(path: String, raw: Option<RawGzip>) -> Result<WireGzip, Problem>
         Some(RawGzip::Bool(true)) => Ok(WireGzip::Always),
         Some(RawGzip::Bool(false)) => Ok(WireGzip::Never),
         Some(RawGzip::Word(w)) if w == "auto" => Ok(WireGzip::Auto),
-        Some(RawGzip::Word(w)) => Err((path, format!("invalid value {w:?}: use true, false or auto"))),
+        Some(RawGzip::Word(w)) => Err((
+            path,
+            format!("invalid value {w:?}: use true, false or auto"),
+        )),
     }
 }

@@ -172,7 +172,8 @@ pub fn rewrite_now(q: &str, now_unix_nanos: i64) -> Option<String> {
 }
 
 /// For logs: a copy of `q` with password literals masked
-/// (`CREATE USER x WITH PASSWORD '***'`, `SET PASSWORD FOR x = '***'`).
+/// (`CREATE USER x WITH PASSWORD '***'`, `SET PASSWORD FOR x = '***'`; an
+/// unquoted or double-quoted password is masked the same way).
 /// A query that does not tokenize is cut after its first `password` word.
 pub fn redact(q: &str) -> String {
     rewrite::redact(q)

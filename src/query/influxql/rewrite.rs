@@ -120,13 +120,15 @@ pub(crate) fn redact(q: &str) -> String {
         let mut after_password = false;
         let mut prev: Option<TokenKind> = None;
         for tok in stmt {
-            // Mask every string after PASSWORD, and quoted identifiers too
-            // (a password typed in double quotes is invalid but still
-            // secret), except the user name in `SET PASSWORD FOR "u"`.
+            // Mask every string after PASSWORD, and identifiers too (a
+            // password typed unquoted or in double quotes is invalid but
+            // still secret), except the user name in `SET PASSWORD FOR u`.
             let secret = after_password
                 && (tok.kind == TokenKind::String
-                    || (tok.kind == TokenKind::QuotedIdent
-                        && prev != Some(TokenKind::Keyword(Kw::For))));
+                    || (matches!(
+                        tok.kind,
+                        TokenKind::QuotedIdent | TokenKind::Ident | TokenKind::Number
+                    ) && prev != Some(TokenKind::Keyword(Kw::For))));
             if secret {
                 out.push_str(q.get(last..tok.start).unwrap_or(""));
                 out.push_str(MASK);

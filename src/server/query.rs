@@ -1,0 +1,83 @@
+//! `/query`: InfluxQL, classified, then read from one node or mutated through
+//! the log.
+//!
+//! The query text comes from a form body's `q` if there is one, else from the
+//! URL's (as Go's `FormValue`). [`crate::query::influxql::classify`] decides:
+//! - a read (or a request without `q`, so the node itself answers `missing
+//!   required parameter "q"`) goes to one caught-up node (`read.rs`);
+//! - a mutation first has `now()` pinned to the gateway's [`crate::clock`],
+//!   so every node, replaying now or tomorrow, acts on the same time range;
+//!   the rewritten `q` replaces the original where the client put it, and the
+//!   request goes through the log (`mutate.rs`).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Response;
+
+use super::request::{ClientRequest, params, rewrite_params};
+use super::respond::{ApiError, Body};
+use super::{Gateway, mutate, read};
+use crate::query::influxql::{self, QueryClass};
+
+/// The one parameter the gateway reads itself; the rest are forwarded.
+#[derive(Debug, Default, serde::Deserialize)]
+struct QueryParams {
+    q: Option<String>,
+}
+
+/// The first `q` of a query string or form body.
+fn q_of(encoded: &[u8]) -> Option<String> {
+    params::<QueryParams>(encoded).ok()?.q
+}
+
+/// Replaces every `q` in a form-encoded string, keeping the other
+/// parameters in order.
+fn with_q(form: &str, q: &str) -> String {
+    rewrite_params(form.as_bytes(), |k, v| {
+        Some(if k == "q" { q.into() } else { v })
+    })
+}
+
+/// `/query`: a read goes to one node, a mutation through the log.
+pub async fn handle(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Response<Body>, ApiError> {
+    let body = req.read_body(gw).await?;
+    // Like Go's FormValue: a form body's q wins over the URL's.
+    let form_q = if req.is_form() { q_of(&body) } else { None };
+    let in_form = form_q.is_some();
+    let q = form_q.or_else(|| q_of(req.query.as_bytes()));
+    let Some(q) = q.filter(|q| influxql::classify(q).class == QueryClass::Mutation) else {
+        return read::forward_read(gw, &req, "/query", &req.query, body).await;
+    };
+    let q = influxql::rewrite_now(&q, gw.clock.now_nanos()).unwrap_or(q);
+    let (query, body) = if in_form {
+        let form = with_q(&String::from_utf8_lossy(&body), &q);
+        (req.query.clone(), Bytes::from(form))
+    } else {
+        (with_q(&req.query, &q), body)
+    };
+    mutate::influxql(gw, req, query, body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q_replacement_keeps_other_params() {
+        assert_eq!(
+            with_q("db=x&q=DROP+X&epoch=ms", "DROP Y"),
+            "db=x&q=DROP+Y&epoch=ms"
+        );
+        assert_eq!(
+            q_of(b"db=x&q=CREATE+DATABASE+a").as_deref(),
+            Some("CREATE DATABASE a")
+        );
+        assert_eq!(q_of(b"db=x"), None);
+        assert_eq!(q_of(b"q=&db=x").as_deref(), Some(""));
+        assert_eq!(
+            q_of(b"q=SHOW+USERS&q=DROP+USER+a").as_deref(),
+            Some("SHOW USERS")
+        );
+    }
+}
