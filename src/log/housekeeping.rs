@@ -82,12 +82,14 @@ pub(crate) async fn flush(inner: &Inner) -> Result<(), LogError> {
         return Ok(());
     }
     let cdir = inner.shared.opts.dir.join("cursors");
+    let fs = inner.shared.opts.fs.clone();
     let todo = dirty.clone();
     tokio::task::spawn_blocking(move || -> Result<(), LogError> {
         for (name, rec) in &todo {
-            cursor::store(&cdir, name, rec).map_err(|e| LogError::io("write cursor", &cdir, e))?;
+            cursor::store(&*fs, &cdir, name, rec)
+                .map_err(|e| LogError::io("write cursor", &cdir, e))?;
         }
-        fsync_dir(&cdir).map_err(|e| LogError::io("fsync dir", &cdir, e))
+        fsync_dir(&*fs, &cdir).map_err(|e| LogError::io("fsync dir", &cdir, e))
     })
     .await??;
     let mut st = inner.shared.lock();
@@ -175,15 +177,16 @@ pub(crate) async fn cleanup(inner: &Inner) -> Result<usize, LogError> {
     }
     let n = victims.len();
     let dir = inner.shared.opts.dir.clone();
+    let fs = inner.shared.opts.fs.clone();
     tokio::task::spawn_blocking(move || -> Result<(), LogError> {
         for p in &victims {
-            match std::fs::remove_file(p) {
+            match fs.remove_file(p) {
                 Ok(()) => tracing::debug!(path = %p.display(), "deleted log segment"),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(LogError::io("delete segment", p, e)),
             }
         }
-        fsync_dir(&dir).map_err(|e| LogError::io("fsync dir", &dir, e))
+        fsync_dir(&*fs, &dir).map_err(|e| LogError::io("fsync dir", &dir, e))
     })
     .await??;
     Ok(n)

@@ -71,6 +71,7 @@ mod cache;
 mod cursor;
 mod error;
 pub mod frame;
+pub mod fs;
 mod housekeeping;
 mod reader;
 mod recovery;
@@ -96,6 +97,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use error::LogError;
+pub use fs::{FaultyFs, Fs, RealFs};
 pub use reader::LogReader;
 pub use recovery::RecoveryReport;
 
@@ -133,6 +135,9 @@ pub struct LogOptions {
     pub cursor_flush_interval: Duration,
     /// How often limits are enforced and old segments deleted.
     pub housekeeping_interval: Duration,
+    /// Every file operation goes through this ([`RealFs`] by default; tests
+    /// pass a [`FaultyFs`]).
+    pub fs: Arc<dyn Fs>,
 }
 
 impl Default for LogOptions {
@@ -146,6 +151,7 @@ impl Default for LogOptions {
             max_age: Duration::from_secs(7 * 24 * 3600),
             cursor_flush_interval: Duration::from_millis(100),
             housekeeping_interval: Duration::from_secs(1),
+            fs: Arc::new(RealFs),
         }
     }
 }
@@ -193,6 +199,9 @@ pub(crate) struct Inner {
     /// Serialises cursor flushes so files and `persisted` cannot go backwards.
     pub(crate) flush_lock: tokio::sync::Mutex<()>,
     pub(crate) shutdown: watch::Sender<bool>,
+    /// The directory lock, released by `close` (or when the last handle and
+    /// the writer thread are gone; the writer holds a second handle).
+    lock: Mutex<Option<fs::FileHandle>>,
 }
 
 /// Bound on queued appends before callers wait.
@@ -220,6 +229,27 @@ fn validate(opts: &LogOptions, cursors: &[String]) -> Result<(), LogError> {
     Ok(())
 }
 
+/// How long `open` waits for a lock held by a log that is just going away
+/// (a handle dropped without `close` whose writer thread is still exiting).
+const LOCK_GRACE: Duration = Duration::from_secs(1);
+
+/// Takes the exclusive advisory lock on `<dir>/LOCK` (created if missing).
+/// Blocking: waits up to [`LOCK_GRACE`], then fails with `Locked`.
+fn lock_dir(fs: &dyn Fs, dir: &std::path::Path) -> Result<fs::FileHandle, LogError> {
+    let path = dir.join("LOCK");
+    let f = fs
+        .open(&path, fs::OpenMode::Create)
+        .map_err(|e| LogError::io("open lock file", &path, e))?;
+    let deadline = std::time::Instant::now() + LOCK_GRACE;
+    while !f.try_lock().map_err(|e| LogError::io("lock", &path, e))? {
+        if std::time::Instant::now() >= deadline {
+            return Err(LogError::Locked(dir.to_path_buf()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(f)
+}
+
 impl Log {
     /// Opens or creates the log and runs recovery. `cursors` are the node
     /// names currently configured: existing cursors resume, a new name starts
@@ -229,9 +259,12 @@ impl Log {
         validate(&opts, cursors)?;
         let dir = opts.dir.clone();
         let names = cursors.to_vec();
-        let rec = tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir).map_err(|e| LogError::io("create dir", &dir, e))?;
-            recovery::recover(&dir, &names)
+        let fs = opts.fs.clone();
+        let (lock, rec) = tokio::task::spawn_blocking(move || {
+            fs.create_dir_all(&dir)
+                .map_err(|e| LogError::io("create dir", &dir, e))?;
+            let lock = lock_dir(&*fs, &dir)?;
+            recovery::recover(&*fs, &dir, &names).map(|r| (lock, r))
         })
         .await??;
 
@@ -263,6 +296,7 @@ impl Log {
         let writer = Writer::new(
             shared.clone(),
             rec.active_file,
+            lock.clone(),
             &active,
             rec.next_seq,
             rec.last_ts,
@@ -282,6 +316,7 @@ impl Log {
             close_done: tokio::sync::Mutex::new(false),
             flush_lock: tokio::sync::Mutex::new(()),
             shutdown,
+            lock: Mutex::new(Some(lock)),
         });
         housekeeping::spawn(&inner);
         Ok(Log { inner })
@@ -438,6 +473,14 @@ impl Log {
         self.inner.shared.lock().closed = true;
         // Wake readers blocked on the end watch so they see `closed`.
         self.inner.shared.end_tx.send_modify(|_| {});
+        // The writer dropped its handle before answering `Close`.
+        drop(
+            self.inner
+                .lock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         writer.and(flushed)
     }
 }

@@ -14,13 +14,12 @@
 //! - seqs missing between segments (a deleted file) or inside one (damage)
 //!   are reported as gaps; cursors that still needed them get `needs_repair`.
 
-use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::cursor::{self, CursorRecord, Loaded};
 use super::error::LogError;
 use super::frame::{SEGMENT_HEADER_LEN, check_segment_header, frame_size, segment_header};
+use super::fs::{FileHandle, Fs, OpenMode};
 use super::scan::{FrameScanner, Scan};
 use super::segment::{IndexPoint, SegMeta, fsync_dir, list_segments, segment_path};
 
@@ -64,7 +63,7 @@ pub(crate) struct Recovered {
     pub cursors: Vec<(String, CursorRecord)>,
     pub next_seq: u64,
     pub last_ts: u64,
-    pub active_file: File,
+    pub active_file: FileHandle,
     pub report: RecoveryReport,
 }
 
@@ -73,12 +72,17 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 }
 
 /// Renames a bad segment to `<name>.corrupt` and records it.
-fn move_aside(path: &Path, reason: &str, report: &mut RecoveryReport) -> Result<(), LogError> {
+fn move_aside(
+    fs: &dyn Fs,
+    path: &Path,
+    reason: &str,
+    report: &mut RecoveryReport,
+) -> Result<(), LogError> {
     let mut aside = path.as_os_str().to_owned();
     aside.push(".corrupt");
     let aside = PathBuf::from(aside);
     tracing::error!(path = %path.display(), reason, "log segment unusable, moved aside");
-    fs::rename(path, &aside).map_err(|e| LogError::BadSegment {
+    fs.rename(path, &aside).map_err(|e| LogError::BadSegment {
         path: path.to_path_buf(),
         reason: format!("{reason}; moving it aside failed: {e}"),
     })?;
@@ -90,15 +94,14 @@ fn move_aside(path: &Path, reason: &str, report: &mut RecoveryReport) -> Result<
 fn scan_segment(
     first_seq: u64,
     path: &Path,
-    file: &File,
+    file: &FileHandle,
     max_seq: u64,
     active: bool,
     report: &mut RecoveryReport,
     last_ts: &mut u64,
 ) -> Result<SegMeta, LogError> {
-    let len = file.metadata().map_err(io_err("stat", path))?.len();
-    let read = file.try_clone().map_err(io_err("open", path))?;
-    let mut sc = FrameScanner::new(read, SEGMENT_HEADER_LEN, len, first_seq, max_seq);
+    let len = file.size().map_err(io_err("stat", path))?;
+    let mut sc = FrameScanner::new(file.clone(), SEGMENT_HEADER_LEN, len, first_seq, max_seq);
     let mut meta = SegMeta::empty(first_seq, path.to_path_buf(), 0);
     let mut expected = first_seq;
     loop {
@@ -159,23 +162,25 @@ fn scan_segment(
 /// Recovers the segment files in `dir`. Returns the usable segments (with
 /// logical positions) and the open active file (created if none exists).
 fn recover_segments(
+    fs: &dyn Fs,
     dir: &Path,
     first_if_empty: u64,
     report: &mut RecoveryReport,
-) -> Result<(Vec<SegMeta>, File, u64), LogError> {
-    let listed = list_segments(dir)?;
+) -> Result<(Vec<SegMeta>, FileHandle, u64), LogError> {
+    let listed = list_segments(fs, dir)?;
     let mut metas: Vec<SegMeta> = Vec::new();
     let mut active_file = None;
     let mut last_ts = 0u64;
     for (i, (first_seq, path)) in listed.iter().enumerate() {
         let active = i + 1 == listed.len();
         let max_seq = listed.get(i + 1).map_or(u64::MAX, |(s, _)| *s);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(active)
-            .open(path)
-            .map_err(io_err("open", path))?;
-        let len = file.metadata().map_err(io_err("stat", path))?.len();
+        let mode = if active {
+            OpenMode::Write
+        } else {
+            OpenMode::Read
+        };
+        let file = fs.open(path, mode).map_err(io_err("open", path))?;
+        let len = file.size().map_err(io_err("stat", path))?;
         let mut header = vec![0u8; SEGMENT_HEADER_LEN.min(len) as usize];
         file.read_exact_at(&mut header, 0)
             .map_err(io_err("read", path))?;
@@ -188,7 +193,7 @@ fn recover_segments(
             file.sync_all().map_err(io_err("fsync", path))?;
             report.torn_bytes_truncated += len;
         } else if let Err(reason) = check_segment_header(&header) {
-            move_aside(path, &reason, report)?;
+            move_aside(fs, path, &reason, report)?;
             continue;
         }
         let meta = scan_segment(
@@ -211,8 +216,8 @@ fn recover_segments(
             // No usable active segment: start one where the log ends.
             let first = metas.last().map_or(first_if_empty, |m| m.end_seq);
             let path = segment_path(dir, first);
-            let f = create_segment(&path)?;
-            fsync_dir(dir).map_err(io_err("fsync dir", dir))?;
+            let f = create_segment(fs, &path)?;
+            fsync_dir(fs, dir).map_err(io_err("fsync dir", dir))?;
             metas.push(SegMeta::empty(first, path, 0));
             f
         }
@@ -221,13 +226,9 @@ fn recover_segments(
 }
 
 /// Creates (or truncates) a segment file and writes its header durably.
-pub(crate) fn create_segment(path: &Path) -> Result<File, LogError> {
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
+pub(crate) fn create_segment(fs: &dyn Fs, path: &Path) -> Result<FileHandle, LogError> {
+    let f = fs
+        .open(path, OpenMode::Truncate)
         .map_err(io_err("create", path))?;
     f.write_all_at(&segment_header(), 0)
         .map_err(io_err("write", path))?;
@@ -261,9 +262,10 @@ fn finish_segments(metas: &mut [SegMeta], report: &mut RecoveryReport) {
 }
 
 /// Full recovery: segments, then cursors. Blocking; run off the runtime.
-pub(crate) fn recover(dir: &Path, names: &[String]) -> Result<Recovered, LogError> {
+pub(crate) fn recover(fs: &dyn Fs, dir: &Path, names: &[String]) -> Result<Recovered, LogError> {
     let cdir = dir.join("cursors");
-    fs::create_dir_all(&cdir).map_err(io_err("create dir", &cdir))?;
+    fs.create_dir_all(&cdir)
+        .map_err(io_err("create dir", &cdir))?;
     let mut report = RecoveryReport::default();
 
     // Read the cursor files first: if every segment vanished, the log restarts
@@ -272,7 +274,7 @@ pub(crate) fn recover(dir: &Path, names: &[String]) -> Result<Recovered, LogErro
     for n in names {
         loaded.push((
             n.clone(),
-            cursor::load(&cdir, n).map_err(io_err("read cursor", &cdir))?,
+            cursor::load(fs, &cdir, n).map_err(io_err("read cursor", &cdir))?,
         ));
     }
     let max_cursor = loaded
@@ -285,7 +287,7 @@ pub(crate) fn recover(dir: &Path, names: &[String]) -> Result<Recovered, LogErro
         .unwrap_or(1)
         .max(1);
 
-    let (mut metas, active_file, last_ts) = recover_segments(dir, max_cursor, &mut report)?;
+    let (mut metas, active_file, last_ts) = recover_segments(fs, dir, max_cursor, &mut report)?;
     finish_segments(&mut metas, &mut report);
     let next_seq = metas.last().map_or(max_cursor, |m| m.end_seq);
     let oldest = metas
@@ -334,12 +336,12 @@ pub(crate) fn recover(dir: &Path, names: &[String]) -> Result<Recovered, LogErro
     }
     for (name, rec) in &cursors {
         if to_store.contains(name) {
-            cursor::store(&cdir, name, rec).map_err(io_err("write cursor", &cdir))?;
+            cursor::store(fs, &cdir, name, rec).map_err(io_err("write cursor", &cdir))?;
         }
     }
     report.removed_cursors =
-        cursor::remove_unlisted(&cdir, names).map_err(io_err("remove cursor", &cdir))?;
-    fsync_dir(&cdir).map_err(io_err("fsync dir", &cdir))?;
+        cursor::remove_unlisted(fs, &cdir, names).map_err(io_err("remove cursor", &cdir))?;
+    fsync_dir(fs, &cdir).map_err(io_err("fsync dir", &cdir))?;
 
     report.segments = metas.len();
     report.first_seq = oldest;

@@ -132,7 +132,7 @@ async fn corrupted_length_in_sealed_segment_resyncs() {
 async fn missing_segment_file_is_tolerated() {
     let d = tempfile::tempdir().unwrap();
     make_log(d.path(), 40).await;
-    let files = segment::list_segments(d.path()).unwrap();
+    let files = segment::list_segments(&RealFs, d.path()).unwrap();
     assert!(files.len() >= 4);
     let (gone_first, gone) = files[1].clone();
     let next_first = files[2].0;
