@@ -257,8 +257,9 @@ impl FaultyFs {
         })
     }
 
-    /// After `after` more successful writes, every write fails with `errno`
-    /// (nothing written) until [`FaultyFs::clear`].
+    /// After `after` more successful writes, every write stores the first
+    /// half of its buffer (a short write, as a filling disk does) and then
+    /// fails with `errno`, until [`FaultyFs::clear`].
     pub fn fail_writes(&self, after: u64, errno: i32) {
         lock(&self.faults).write = Some((after, errno));
     }
@@ -352,7 +353,9 @@ impl FsFile for FaultyFile {
         if let Some((left, errno)) = f.write.as_mut()
             && fires(left)
         {
-            return Err(io::Error::from_raw_os_error(*errno));
+            let errno = *errno;
+            self.inner.write_all_at(&buf[..buf.len() / 2], offset)?;
+            return Err(io::Error::from_raw_os_error(errno));
         }
         // Whole buffer in one go so a countdown counts calls, not chunks.
         self.inner.write_all_at(buf, offset)?;

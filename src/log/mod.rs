@@ -85,6 +85,8 @@ mod tests;
 #[cfg(test)]
 mod tests_damage;
 #[cfg(test)]
+mod tests_faults;
+#[cfg(test)]
 mod tests_model;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
