@@ -26,6 +26,9 @@ pub(crate) struct CursorRecord {
     pub skipped: u64,
     /// Set when records were skipped or lost; the node needs an operator repair.
     pub needs_repair: bool,
+    /// The node joined after the log held records: it lacks older data.
+    /// Not in the cursor file (its format predates it): kept in the manifest.
+    pub needs_backfill: bool,
 }
 
 /// In-memory cursor state.
@@ -112,6 +115,7 @@ pub(crate) fn load(fs: &dyn Fs, dir: &Path, name: &str) -> io::Result<Loaded> {
         next: f.next,
         skipped: f.skipped,
         needs_repair: f.needs_repair,
+        needs_backfill: false,
     };
     if record_crc(&rec) != f.crc32c {
         return Ok(Loaded::Corrupt("checksum mismatch".to_string()));
@@ -175,6 +179,7 @@ mod tests {
             next: 77,
             skipped: 3,
             needs_repair: true,
+            needs_backfill: false,
         };
         store(&RealFs, d.path(), "n", &rec).unwrap();
         assert!(matches!(load(&RealFs, d.path(), "n").unwrap(), Loaded::Found(r) if r == rec));

@@ -69,10 +69,12 @@
 
 mod cache;
 mod cursor;
+mod cursor_recovery;
 mod error;
 pub mod frame;
 pub mod fs;
 mod housekeeping;
+mod manifest;
 mod reader;
 mod recovery;
 mod scan;
@@ -88,6 +90,8 @@ mod tests_damage;
 mod tests_faults;
 #[cfg(test)]
 mod tests_model;
+#[cfg(test)]
+mod tests_nodes;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -182,6 +186,9 @@ pub struct CursorStats {
     pub skipped_records: u64,
     /// Records were skipped or lost: the node needs a repair.
     pub needs_repair: bool,
+    /// The node joined a log that already held records (it was not in the
+    /// manifest of known nodes): it lacks the older data and needs a backfill.
+    pub needs_backfill: bool,
 }
 
 /// The shared, cloneable handle to an open log.
@@ -286,6 +293,7 @@ impl Log {
             segments,
             cache: TailCache::new(opts.cache_bytes, rec.next_seq),
             cursors,
+            nodes: rec.nodes,
             next_seq: rec.next_seq,
             closed: false,
         };
@@ -400,13 +408,15 @@ impl Log {
         }
     }
 
-    /// Clears `needs_repair` after an operator repaired the node; returns
-    /// false for an unknown cursor.
+    /// Clears `needs_repair` and `needs_backfill` after an operator repaired
+    /// (backfilled) the node; returns false for an unknown cursor. Durable
+    /// with the next cursor flush.
     pub fn clear_needs_repair(&self, cursor: &str) -> bool {
         let mut st = self.inner.shared.lock();
         match st.cursors.get_mut(cursor) {
             Some(c) => {
                 c.cur.needs_repair = false;
+                c.cur.needs_backfill = false;
                 true
             }
             None => false,
@@ -446,6 +456,7 @@ impl Log {
             oldest_age: oldest.map(|ts| Duration::from_millis(now_ms().saturating_sub(ts))),
             skipped_records: c.cur.skipped,
             needs_repair: c.cur.needs_repair,
+            needs_backfill: c.cur.needs_backfill,
         })
     }
 

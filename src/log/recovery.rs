@@ -12,14 +12,17 @@
 //!   likewise; the active one shorter than a header was torn while being
 //!   created and gets a fresh header;
 //! - seqs missing between segments (a deleted file) or inside one (damage)
-//!   are reported as gaps; cursors that still needed them get `needs_repair`.
+//!   are reported as gaps; cursors that still needed them get `needs_repair`
+//!   (see `cursor_recovery.rs` for how each cursor is resolved).
 
 use std::path::{Path, PathBuf};
 
 use super::cursor::{self, CursorRecord, Loaded};
+use super::cursor_recovery::{self, LogSpan};
 use super::error::LogError;
 use super::frame::{SEGMENT_HEADER_LEN, check_segment_header, frame_size, segment_header};
 use super::fs::{FileHandle, Fs, OpenMode};
+use super::manifest::Nodes;
 use super::scan::{FrameScanner, Scan};
 use super::segment::{IndexPoint, SegMeta, fsync_dir, list_segments, segment_path};
 
@@ -46,14 +49,22 @@ pub struct RecoveryReport {
     pub gaps: Vec<(u64, u64)>,
     /// Segment files moved aside as `*.corrupt` (bad header).
     pub corrupt_segments: Vec<PathBuf>,
-    /// Cursors whose file was unreadable; they restart at the oldest record.
+    /// Cursors whose file was unreadable; they restart at the oldest record
+    /// and keep the `needs_repair` saved in the manifest.
     pub corrupt_cursors: Vec<String>,
-    /// Cursors created at the log's end (no file yet).
+    /// Cursors created at the log's end: nodes new to the log (no file, not
+    /// in the manifest of known nodes).
     pub new_cursors: Vec<String>,
+    /// New cursors flagged `needs_backfill`: the log had held records before
+    /// they joined, so they lack older data.
+    pub backfill_cursors: Vec<String>,
+    /// Known nodes (in the manifest) whose cursor file was missing; they
+    /// re-deliver from the oldest record and are flagged `needs_repair`.
+    pub missing_cursors: Vec<String>,
     /// Cursor files deleted because their node is no longer configured.
     pub removed_cursors: Vec<String>,
-    /// Cursors that lost records (gap, or behind the oldest record); they are
-    /// flagged `needs_repair`.
+    /// Cursors that lost records (gap, or behind the oldest record; for a
+    /// corrupt cursor, any lost record); they are flagged `needs_repair`.
     pub damaged_cursors: Vec<String>,
 }
 
@@ -61,6 +72,8 @@ pub struct RecoveryReport {
 pub(crate) struct Recovered {
     pub segments: Vec<SegMeta>,
     pub cursors: Vec<(String, CursorRecord)>,
+    /// The manifest of known nodes as written.
+    pub nodes: Nodes,
     pub next_seq: u64,
     pub last_ts: u64,
     pub active_file: FileHandle,
@@ -295,53 +308,8 @@ pub(crate) fn recover(fs: &dyn Fs, dir: &Path, names: &[String]) -> Result<Recov
         .find_map(|m| m.index.first().map(|p| p.seq))
         .unwrap_or(next_seq);
 
-    let mut cursors = Vec::new();
-    let mut to_store = Vec::new();
-    for (name, l) in loaded {
-        let rec = match l {
-            Loaded::Found(mut r) => {
-                if r.next > next_seq {
-                    tracing::warn!(cursor = %name, at = r.next, end = next_seq, "cursor beyond the log end; clamped");
-                    r.next = next_seq;
-                    to_store.push(name.clone());
-                }
-                let lost = r.next < oldest || report.gaps.iter().any(|(_, to)| *to > r.next);
-                if lost && !r.needs_repair {
-                    tracing::warn!(cursor = %name, at = r.next, oldest, "cursor lost records; needs repair");
-                    r.needs_repair = true;
-                    report.damaged_cursors.push(name.clone());
-                    to_store.push(name.clone());
-                }
-                r
-            }
-            Loaded::Missing => {
-                report.new_cursors.push(name.clone());
-                to_store.push(name.clone());
-                CursorRecord {
-                    next: next_seq,
-                    ..CursorRecord::default()
-                }
-            }
-            Loaded::Corrupt(why) => {
-                tracing::error!(cursor = %name, reason = %why, oldest, "corrupt cursor file; re-delivering from the oldest record");
-                report.corrupt_cursors.push(name.clone());
-                to_store.push(name.clone());
-                CursorRecord {
-                    next: oldest,
-                    ..CursorRecord::default()
-                }
-            }
-        };
-        cursors.push((name, rec));
-    }
-    for (name, rec) in &cursors {
-        if to_store.contains(name) {
-            cursor::store(fs, &cdir, name, rec).map_err(io_err("write cursor", &cdir))?;
-        }
-    }
-    report.removed_cursors =
-        cursor::remove_unlisted(fs, &cdir, names).map_err(io_err("remove cursor", &cdir))?;
-    fsync_dir(fs, &cdir).map_err(io_err("fsync dir", &cdir))?;
+    let span = LogSpan { oldest, next_seq };
+    let (cursors, nodes) = cursor_recovery::resolve(fs, dir, loaded, span, &mut report)?;
 
     report.segments = metas.len();
     report.first_seq = oldest;
@@ -349,6 +317,7 @@ pub(crate) fn recover(fs: &dyn Fs, dir: &Path, names: &[String]) -> Result<Recov
     Ok(Recovered {
         segments: metas,
         cursors,
+        nodes,
         next_seq,
         last_ts,
         active_file,

@@ -72,7 +72,7 @@ async fn zeroed_tail_and_torn_header_are_repaired() {
 }
 
 /// Byte offset of the frame with `seq` in a segment file.
-fn frame_offset(path: &Path, seq: u64) -> usize {
+pub(crate) fn frame_offset(path: &Path, seq: u64) -> usize {
     let b = fs::read(path).unwrap();
     let mut off = frame::SEGMENT_HEADER_LEN as usize;
     loop {
