@@ -9,7 +9,22 @@
 //! ```text
 //! <dir>/<first seq, 20 digits>.seg   segments, oldest first; the last is active
 //! <dir>/cursors/<escaped name>.cur   one JSON cursor file per configured node
+//! <dir>/nodes.json                   manifest of known nodes and their flags
+//! <dir>/LOCK                         exclusive advisory lock of the open log
 //! ```
+//! Every file the log creates is mode 0600 and every directory 0700: the
+//! log holds client credentials for replay. (Files left by older versions
+//! keep their mode.)
+//!
+//! All file I/O goes through the [`fs::Fs`] seam (`LogOptions::fs`,
+//! [`RealFs`] by default); tests inject a full disk, a failing fsync or a
+//! write torn by a crash with [`FaultyFs`].
+//!
+//! `open` takes an exclusive non-blocking lock (`flock`) on `LOCK` and holds
+//! it until `close` (or until the last handle and the writer thread are
+//! gone); a second open of the same directory, by another process or in the
+//! same one, fails with [`LogError::Locked`] after a 1 s grace (which covers
+//! a log dropped just before, whose writer thread is still exiting).
 //! Seqs start at 1 in a fresh log and are never reused once published, so a
 //! segment name never wraps or collides. (If every segment file vanished but
 //! cursor files remain, the log restarts at the highest cursor instead.)
@@ -34,7 +49,11 @@
 //! `pwrite`, one `fdatasync` (policy `Always`), then publishes and answers
 //! them all: group commit. `Interval(d)` fsyncs from a timer, `Never` leaves
 //! it to the page cache (and `close`). A failed write or fsync fails that
-//! group and truncates the file back to the last good offset.
+//! group (every waiter gets the error; ENOSPC has `io_kind()` `StorageFull`)
+//! and truncates the file back to the last good offset; nothing of it is
+//! published and the next group reuses its seqs. If the truncate fails too,
+//! appends fail until it succeeds; a crash then leaves a torn tail that
+//! recovery cuts (only complete frames of a failed group could resurface).
 //!
 //! Records are *published* (made visible to readers, `next_seq`, the end
 //! watch, the tail cache) only after their durability point. Readers could
@@ -56,6 +75,25 @@
 //! damaged frames in sealed segments are skipped and counted (resync: trust
 //! `len` once, else scan byte by byte for the next frame whose seq is in
 //! range and whose CRC matches); everything lands in [`RecoveryReport`].
+//!
+//! # Known nodes and damaged cursors ([`manifest`], [`cursor_recovery`])
+//! `nodes.json` lists every cursor name the log was ever opened with (names
+//! stay after a node leaves the config) plus a durable copy of each node's
+//! flags. At open, per configured node (the table is in
+//! `cursor_recovery.rs`): a valid cursor file resumes; a *missing* file of a
+//! known node re-delivers from the oldest record and sets `needs_repair`
+//! (never a silent skip of the backlog); a node *not in the manifest* starts
+//! at the end and gets `needs_backfill` if the log ever held a record; a
+//! *corrupt* file re-delivers from the oldest record, keeps the manifest's
+//! `needs_repair`, and sets it when recovery lost any record. Records lost
+//! to damage (gaps) flag every cursor that had not passed them. Without a
+//! manifest (first start, or an upgrade) every node without a cursor file
+//! counts as new: a fresh log flags nobody, an upgraded one only the nodes
+//! that have no cursor. A corrupt manifest counts as missing. Each event is
+//! logged (WARN/ERROR) with the node's name and listed in [`RecoveryReport`].
+//! The flusher writes the manifest before the cursor files whenever a flag
+//! changed, and open ORs both copies, so a crash can resurrect a cleared
+//! flag but never lose a set one. `clear_needs_repair` clears both flags.
 //!
 //! # Cursors, limits, cleanup ([`cursor`], [`housekeeping`])
 //! `advance` moves a cursor in memory; a flusher persists changed cursors
