@@ -173,3 +173,29 @@ async fn files_are_private() {
     // Segments, LOCK, manifest, cursor.
     assert!(seen >= 5, "{seen}");
 }
+
+#[tokio::test]
+async fn corrupt_manifest_counts_as_missing_and_is_rewritten() {
+    let d = tempfile::tempdir().unwrap();
+    let log = open(d.path(), &["a", "b"]).await;
+    append_n(&log, 1, 6).await;
+    log.close().await.unwrap();
+    let m = manifest::manifest_path(d.path());
+    fs::write(&m, b"{\"version\":1,\"nodes\":{}}").unwrap();
+    fs::remove_file(cursor_file(d.path(), "b")).unwrap();
+
+    let log = open(d.path(), &["a", "b"]).await;
+    // b cannot be told from a new node: at the end, flagged for backfill.
+    assert_eq!(log.recovery().backfill_cursors, names(&["b"]));
+    assert_eq!(log.cursor("b"), Some(6));
+    assert!(!log.stats("a").unwrap().needs_backfill);
+    log.close().await.unwrap();
+    assert_eq!(
+        manifest::load(&RealFs, d.path())
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .len(),
+        2
+    );
+}
