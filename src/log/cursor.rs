@@ -10,11 +10,12 @@
 //! or bit-rotted file is detected rather than trusted.
 
 use std::collections::HashSet;
-use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use super::fs::{Fs, read_file, write_atomic};
 
 /// The persisted part of a cursor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -25,6 +26,9 @@ pub(crate) struct CursorRecord {
     pub skipped: u64,
     /// Set when records were skipped or lost; the node needs an operator repair.
     pub needs_repair: bool,
+    /// The node joined after the log held records: it lacks older data.
+    /// Not in the cursor file (its format predates it): kept in the manifest.
+    pub needs_backfill: bool,
 }
 
 /// In-memory cursor state.
@@ -93,9 +97,9 @@ pub(crate) enum Loaded {
     Found(CursorRecord),
 }
 
-pub(crate) fn load(dir: &Path, name: &str) -> io::Result<Loaded> {
+pub(crate) fn load(fs: &dyn Fs, dir: &Path, name: &str) -> io::Result<Loaded> {
     let path = cursor_path(dir, name);
-    let bytes = match fs::read(&path) {
+    let bytes = match read_file(fs, &path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::Missing),
         Err(e) => return Err(e),
@@ -111,6 +115,7 @@ pub(crate) fn load(dir: &Path, name: &str) -> io::Result<Loaded> {
         next: f.next,
         skipped: f.skipped,
         needs_repair: f.needs_repair,
+        needs_backfill: false,
     };
     if record_crc(&rec) != f.crc32c {
         return Ok(Loaded::Corrupt("checksum mismatch".to_string()));
@@ -120,9 +125,7 @@ pub(crate) fn load(dir: &Path, name: &str) -> io::Result<Loaded> {
 
 /// Writes one cursor file atomically (tmp + fsync + rename). The caller
 /// fsyncs the directory once after a batch of these.
-pub(crate) fn store(dir: &Path, name: &str, rec: &CursorRecord) -> io::Result<()> {
-    let path = cursor_path(dir, name);
-    let tmp = path.with_extension("cur.tmp");
+pub(crate) fn store(fs: &dyn Fs, dir: &Path, name: &str, rec: &CursorRecord) -> io::Result<()> {
     let f = CursorFile {
         version: CURSOR_VERSION,
         next: rec.next,
@@ -131,27 +134,21 @@ pub(crate) fn store(dir: &Path, name: &str, rec: &CursorRecord) -> io::Result<()
         crc32c: record_crc(rec),
     };
     let body = serde_json::to_vec(&f).map_err(io::Error::other)?;
-    let mut file = fs::File::create(&tmp)?;
-    file.write_all(&body)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, &path)
+    write_atomic(fs, &cursor_path(dir, name), &body)
 }
 
 /// Deletes cursor files (and leftover temp files) not belonging to `keep`.
 /// Returns the file names removed.
-pub(crate) fn remove_unlisted(dir: &Path, keep: &[String]) -> io::Result<Vec<String>> {
+pub(crate) fn remove_unlisted(fs: &dyn Fs, dir: &Path, keep: &[String]) -> io::Result<Vec<String>> {
     let wanted: HashSet<String> = keep
         .iter()
         .map(|n| format!("{}.cur", encode_name(n)))
         .collect();
     let mut removed = Vec::new();
-    for ent in fs::read_dir(dir)? {
-        let ent = ent?;
-        let name = ent.file_name().to_string_lossy().into_owned();
+    for name in fs.read_dir(dir)? {
         let is_ours = name.ends_with(".cur") || name.ends_with(".cur.tmp");
         if is_ours && !wanted.contains(&name) {
-            fs::remove_file(ent.path())?;
+            fs.remove_file(&dir.join(&name))?;
             removed.push(name);
         }
     }
@@ -161,6 +158,8 @@ pub(crate) fn remove_unlisted(dir: &Path, keep: &[String]) -> io::Result<Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::fs::RealFs;
+    use std::fs;
 
     #[test]
     fn names_are_escaped() {
@@ -172,22 +171,32 @@ mod tests {
     #[test]
     fn store_load_and_detect_corruption() {
         let d = tempfile::tempdir().unwrap();
-        assert!(matches!(load(d.path(), "n").unwrap(), Loaded::Missing));
+        assert!(matches!(
+            load(&RealFs, d.path(), "n").unwrap(),
+            Loaded::Missing
+        ));
         let rec = CursorRecord {
             next: 77,
             skipped: 3,
             needs_repair: true,
+            needs_backfill: false,
         };
-        store(d.path(), "n", &rec).unwrap();
-        assert!(matches!(load(d.path(), "n").unwrap(), Loaded::Found(r) if r == rec));
+        store(&RealFs, d.path(), "n", &rec).unwrap();
+        assert!(matches!(load(&RealFs, d.path(), "n").unwrap(), Loaded::Found(r) if r == rec));
         let p = cursor_path(d.path(), "n");
         let text = fs::read_to_string(&p).unwrap().replace("77", "78");
         fs::write(&p, text).unwrap();
-        assert!(matches!(load(d.path(), "n").unwrap(), Loaded::Corrupt(_)));
+        assert!(matches!(
+            load(&RealFs, d.path(), "n").unwrap(),
+            Loaded::Corrupt(_)
+        ));
         fs::write(&p, b"\0\0garbage").unwrap();
-        assert!(matches!(load(d.path(), "n").unwrap(), Loaded::Corrupt(_)));
-        store(d.path(), "gone", &rec).unwrap();
-        let removed = remove_unlisted(d.path(), &["n".to_string()]).unwrap();
+        assert!(matches!(
+            load(&RealFs, d.path(), "n").unwrap(),
+            Loaded::Corrupt(_)
+        ));
+        store(&RealFs, d.path(), "gone", &rec).unwrap();
+        let removed = remove_unlisted(&RealFs, d.path(), &["n".to_string()]).unwrap();
         assert_eq!(removed, vec!["gone.cur".to_string()]);
         assert!(p.exists());
     }

@@ -36,6 +36,12 @@ pub enum LogError {
     /// and could not be moved aside.
     #[error("segment {} is not a valid log segment: {reason}", path.display())]
     BadSegment { path: PathBuf, reason: String },
+    /// The log directory's `LOCK` file is held by another open log.
+    #[error(
+        "log directory {} is locked: another inmate process (or another open log in this process) is using this data_dir",
+        .0.display()
+    )]
+    Locked(PathBuf),
     /// A background task (spawn_blocking) panicked or was cancelled.
     #[error("log background task failed: {0}")]
     Task(String),

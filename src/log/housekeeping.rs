@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use tokio::time::MissedTickBehavior;
 
 use super::cursor::{self, CursorRecord};
+use super::cursor_recovery::flags_of;
 use super::error::LogError;
+use super::manifest;
 use super::segment::fsync_dir;
 use super::state::Shared;
 use super::writer::WriterMsg;
@@ -70,27 +72,49 @@ pub(crate) fn spawn(inner: &Arc<Inner>) {
 /// Persists every cursor whose in-memory record differs from its file.
 pub(crate) async fn flush(inner: &Inner) -> Result<(), LogError> {
     let _serial = inner.flush_lock.lock().await;
-    let dirty: Vec<(String, CursorRecord)> = {
+    let (dirty, nodes) = {
         let st = inner.shared.lock();
-        st.cursors
+        let dirty: Vec<(String, CursorRecord)> = st
+            .cursors
             .iter()
             .filter(|(_, c)| c.cur != c.persisted)
             .map(|(n, c)| (n.clone(), c.cur))
-            .collect()
+            .collect();
+        let mut nodes = st.nodes.clone();
+        for (n, rec) in &dirty {
+            nodes.insert(n.clone(), flags_of(rec));
+        }
+        // Only rewrite the manifest when a flag changed.
+        let changed = nodes != st.nodes;
+        (dirty, changed.then_some(nodes))
     };
     if dirty.is_empty() {
         return Ok(());
     }
-    let cdir = inner.shared.opts.dir.join("cursors");
+    let dir = inner.shared.opts.dir.clone();
+    let cdir = dir.join("cursors");
+    let fs = inner.shared.opts.fs.clone();
     let todo = dirty.clone();
+    let manifest = nodes.clone();
     tokio::task::spawn_blocking(move || -> Result<(), LogError> {
-        for (name, rec) in &todo {
-            cursor::store(&cdir, name, rec).map_err(|e| LogError::io("write cursor", &cdir, e))?;
+        // Manifest first: a crash in between leaves a flag set in one of
+        // the two copies, and open ORs them, so a flag is never lost.
+        if let Some(nodes) = &manifest {
+            manifest::store(&*fs, &dir, nodes)
+                .map_err(|e| LogError::io("write manifest", &dir, e))?;
+            fsync_dir(&*fs, &dir).map_err(|e| LogError::io("fsync dir", &dir, e))?;
         }
-        fsync_dir(&cdir).map_err(|e| LogError::io("fsync dir", &cdir, e))
+        for (name, rec) in &todo {
+            cursor::store(&*fs, &cdir, name, rec)
+                .map_err(|e| LogError::io("write cursor", &cdir, e))?;
+        }
+        fsync_dir(&*fs, &cdir).map_err(|e| LogError::io("fsync dir", &cdir, e))
     })
     .await??;
     let mut st = inner.shared.lock();
+    if let Some(nodes) = nodes {
+        st.nodes = nodes;
+    }
     for (name, rec) in dirty {
         if let Some(c) = st.cursors.get_mut(&name) {
             c.persisted = rec;
@@ -175,15 +199,16 @@ pub(crate) async fn cleanup(inner: &Inner) -> Result<usize, LogError> {
     }
     let n = victims.len();
     let dir = inner.shared.opts.dir.clone();
+    let fs = inner.shared.opts.fs.clone();
     tokio::task::spawn_blocking(move || -> Result<(), LogError> {
         for p in &victims {
-            match std::fs::remove_file(p) {
+            match fs.remove_file(p) {
                 Ok(()) => tracing::debug!(path = %p.display(), "deleted log segment"),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(LogError::io("delete segment", p, e)),
             }
         }
-        fsync_dir(&dir).map_err(|e| LogError::io("fsync dir", &dir, e))
+        fsync_dir(&*fs, &dir).map_err(|e| LogError::io("fsync dir", &dir, e))
     })
     .await??;
     Ok(n)

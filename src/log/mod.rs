@@ -9,7 +9,22 @@
 //! ```text
 //! <dir>/<first seq, 20 digits>.seg   segments, oldest first; the last is active
 //! <dir>/cursors/<escaped name>.cur   one JSON cursor file per configured node
+//! <dir>/nodes.json                   manifest of known nodes and their flags
+//! <dir>/LOCK                         exclusive advisory lock of the open log
 //! ```
+//! Every file the log creates is mode 0600 and every directory 0700: the
+//! log holds client credentials for replay. (Files left by older versions
+//! keep their mode.)
+//!
+//! All file I/O goes through the [`fs::Fs`] seam (`LogOptions::fs`,
+//! [`RealFs`] by default); tests inject a full disk, a failing fsync or a
+//! write torn by a crash with [`FaultyFs`].
+//!
+//! `open` takes an exclusive non-blocking lock (`flock`) on `LOCK` and holds
+//! it until `close` (or until the last handle and the writer thread are
+//! gone); a second open of the same directory, by another process or in the
+//! same one, fails with [`LogError::Locked`] after a 1 s grace (which covers
+//! a log dropped just before, whose writer thread is still exiting).
 //! Seqs start at 1 in a fresh log and are never reused once published, so a
 //! segment name never wraps or collides. (If every segment file vanished but
 //! cursor files remain, the log restarts at the highest cursor instead.)
@@ -34,7 +49,11 @@
 //! `pwrite`, one `fdatasync` (policy `Always`), then publishes and answers
 //! them all: group commit. `Interval(d)` fsyncs from a timer, `Never` leaves
 //! it to the page cache (and `close`). A failed write or fsync fails that
-//! group and truncates the file back to the last good offset.
+//! group (every waiter gets the error; ENOSPC has `io_kind()` `StorageFull`)
+//! and truncates the file back to the last good offset; nothing of it is
+//! published and the next group reuses its seqs. If the truncate fails too,
+//! appends fail until it succeeds; a crash then leaves a torn tail that
+//! recovery cuts (only complete frames of a failed group could resurface).
 //!
 //! Records are *published* (made visible to readers, `next_seq`, the end
 //! watch, the tail cache) only after their durability point. Readers could
@@ -57,6 +76,25 @@
 //! `len` once, else scan byte by byte for the next frame whose seq is in
 //! range and whose CRC matches); everything lands in [`RecoveryReport`].
 //!
+//! # Known nodes and damaged cursors ([`manifest`], [`cursor_recovery`])
+//! `nodes.json` lists every cursor name the log was ever opened with (names
+//! stay after a node leaves the config) plus a durable copy of each node's
+//! flags. At open, per configured node (the table is in
+//! `cursor_recovery.rs`): a valid cursor file resumes; a *missing* file of a
+//! known node re-delivers from the oldest record and sets `needs_repair`
+//! (never a silent skip of the backlog); a node *not in the manifest* starts
+//! at the end and gets `needs_backfill` if the log ever held a record; a
+//! *corrupt* file re-delivers from the oldest record, keeps the manifest's
+//! `needs_repair`, and sets it when recovery lost any record. Records lost
+//! to damage (gaps) flag every cursor that had not passed them. Without a
+//! manifest (first start, or an upgrade) every node without a cursor file
+//! counts as new: a fresh log flags nobody, an upgraded one only the nodes
+//! that have no cursor. A corrupt manifest counts as missing. Each event is
+//! logged (WARN/ERROR) with the node's name and listed in [`RecoveryReport`].
+//! The flusher writes the manifest before the cursor files whenever a flag
+//! changed, and open ORs both copies, so a crash can resurrect a cleared
+//! flag but never lose a set one. `clear_needs_repair` clears both flags.
+//!
 //! # Cursors, limits, cleanup ([`cursor`], [`housekeeping`])
 //! `advance` moves a cursor in memory; a flusher persists changed cursors
 //! every `cursor_flush_interval` (tmp + fsync + rename + dir fsync). A sealed
@@ -69,9 +107,12 @@
 
 mod cache;
 mod cursor;
+mod cursor_recovery;
 mod error;
 pub mod frame;
+pub mod fs;
 mod housekeeping;
+mod manifest;
 mod reader;
 mod recovery;
 mod scan;
@@ -84,7 +125,11 @@ mod tests;
 #[cfg(test)]
 mod tests_damage;
 #[cfg(test)]
+mod tests_faults;
+#[cfg(test)]
 mod tests_model;
+#[cfg(test)]
+mod tests_nodes;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -96,6 +141,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use error::LogError;
+pub use fs::{FaultyFs, Fs, RealFs};
 pub use reader::LogReader;
 pub use recovery::RecoveryReport;
 
@@ -133,6 +179,9 @@ pub struct LogOptions {
     pub cursor_flush_interval: Duration,
     /// How often limits are enforced and old segments deleted.
     pub housekeeping_interval: Duration,
+    /// Every file operation goes through this ([`RealFs`] by default; tests
+    /// pass a [`FaultyFs`]).
+    pub fs: Arc<dyn Fs>,
 }
 
 impl Default for LogOptions {
@@ -146,6 +195,7 @@ impl Default for LogOptions {
             max_age: Duration::from_secs(7 * 24 * 3600),
             cursor_flush_interval: Duration::from_millis(100),
             housekeeping_interval: Duration::from_secs(1),
+            fs: Arc::new(RealFs),
         }
     }
 }
@@ -174,6 +224,9 @@ pub struct CursorStats {
     pub skipped_records: u64,
     /// Records were skipped or lost: the node needs a repair.
     pub needs_repair: bool,
+    /// The node joined a log that already held records (it was not in the
+    /// manifest of known nodes): it lacks the older data and needs a backfill.
+    pub needs_backfill: bool,
 }
 
 /// The shared, cloneable handle to an open log.
@@ -193,6 +246,9 @@ pub(crate) struct Inner {
     /// Serialises cursor flushes so files and `persisted` cannot go backwards.
     pub(crate) flush_lock: tokio::sync::Mutex<()>,
     pub(crate) shutdown: watch::Sender<bool>,
+    /// The directory lock, released by `close` (or when the last handle and
+    /// the writer thread are gone; the writer holds a second handle).
+    lock: Mutex<Option<fs::FileHandle>>,
 }
 
 /// Bound on queued appends before callers wait.
@@ -220,6 +276,27 @@ fn validate(opts: &LogOptions, cursors: &[String]) -> Result<(), LogError> {
     Ok(())
 }
 
+/// How long `open` waits for a lock held by a log that is just going away
+/// (a handle dropped without `close` whose writer thread is still exiting).
+const LOCK_GRACE: Duration = Duration::from_secs(1);
+
+/// Takes the exclusive advisory lock on `<dir>/LOCK` (created if missing).
+/// Blocking: waits up to [`LOCK_GRACE`], then fails with `Locked`.
+fn lock_dir(fs: &dyn Fs, dir: &std::path::Path) -> Result<fs::FileHandle, LogError> {
+    let path = dir.join("LOCK");
+    let f = fs
+        .open(&path, fs::OpenMode::Create)
+        .map_err(|e| LogError::io("open lock file", &path, e))?;
+    let deadline = std::time::Instant::now() + LOCK_GRACE;
+    while !f.try_lock().map_err(|e| LogError::io("lock", &path, e))? {
+        if std::time::Instant::now() >= deadline {
+            return Err(LogError::Locked(dir.to_path_buf()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(f)
+}
+
 impl Log {
     /// Opens or creates the log and runs recovery. `cursors` are the node
     /// names currently configured: existing cursors resume, a new name starts
@@ -229,9 +306,12 @@ impl Log {
         validate(&opts, cursors)?;
         let dir = opts.dir.clone();
         let names = cursors.to_vec();
-        let rec = tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir).map_err(|e| LogError::io("create dir", &dir, e))?;
-            recovery::recover(&dir, &names)
+        let fs = opts.fs.clone();
+        let (lock, rec) = tokio::task::spawn_blocking(move || {
+            fs.create_dir_all(&dir)
+                .map_err(|e| LogError::io("create dir", &dir, e))?;
+            let lock = lock_dir(&*fs, &dir)?;
+            recovery::recover(&*fs, &dir, &names).map(|r| (lock, r))
         })
         .await??;
 
@@ -251,6 +331,7 @@ impl Log {
             segments,
             cache: TailCache::new(opts.cache_bytes, rec.next_seq),
             cursors,
+            nodes: rec.nodes,
             next_seq: rec.next_seq,
             closed: false,
         };
@@ -263,6 +344,7 @@ impl Log {
         let writer = Writer::new(
             shared.clone(),
             rec.active_file,
+            lock.clone(),
             &active,
             rec.next_seq,
             rec.last_ts,
@@ -282,6 +364,7 @@ impl Log {
             close_done: tokio::sync::Mutex::new(false),
             flush_lock: tokio::sync::Mutex::new(()),
             shutdown,
+            lock: Mutex::new(Some(lock)),
         });
         housekeeping::spawn(&inner);
         Ok(Log { inner })
@@ -363,13 +446,15 @@ impl Log {
         }
     }
 
-    /// Clears `needs_repair` after an operator repaired the node; returns
-    /// false for an unknown cursor.
+    /// Clears `needs_repair` and `needs_backfill` after an operator repaired
+    /// (backfilled) the node; returns false for an unknown cursor. Durable
+    /// with the next cursor flush.
     pub fn clear_needs_repair(&self, cursor: &str) -> bool {
         let mut st = self.inner.shared.lock();
         match st.cursors.get_mut(cursor) {
             Some(c) => {
                 c.cur.needs_repair = false;
+                c.cur.needs_backfill = false;
                 true
             }
             None => false,
@@ -409,6 +494,7 @@ impl Log {
             oldest_age: oldest.map(|ts| Duration::from_millis(now_ms().saturating_sub(ts))),
             skipped_records: c.cur.skipped,
             needs_repair: c.cur.needs_repair,
+            needs_backfill: c.cur.needs_backfill,
         })
     }
 
@@ -438,6 +524,14 @@ impl Log {
         self.inner.shared.lock().closed = true;
         // Wake readers blocked on the end watch so they see `closed`.
         self.inner.shared.end_tx.send_modify(|_| {});
+        // The writer dropped its handle before answering `Close`.
+        drop(
+            self.inner
+                .lock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
         writer.and(flushed)
     }
 }

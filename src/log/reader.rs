@@ -7,7 +7,6 @@
 //! tokio's blocking pool. Before every read the reader honours its cursor's
 //! floor, so a cursor forced forward by limits makes the reader jump too.
 
-use std::fs::File;
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +17,7 @@ use tokio::sync::watch;
 use super::Entry;
 use super::error::LogError;
 use super::frame::SEGMENT_HEADER_LEN;
+use super::fs::{Fs, OpenMode};
 use super::scan::{FrameScanner, Scan};
 use super::state::Shared;
 
@@ -139,8 +139,10 @@ impl LogReader {
                         .filter(|d| d.seg_first == seg_first && d.next_seq == self.pos);
                     let pos = self.pos;
                     let p = path.clone();
+                    let fs = self.shared.opts.fs.clone();
                     let job = tokio::task::spawn_blocking(move || {
                         read_segment(
+                            &*fs,
                             reuse,
                             seg_first,
                             &p,
@@ -208,6 +210,7 @@ fn plan_disk(st: &super::state::State, pos: u64) -> Plan {
 /// Reads entries with seq >= `pos` from one segment (blocking).
 #[allow(clippy::too_many_arguments)]
 fn read_segment(
+    fs: &dyn Fs,
     reuse: Option<DiskPos>,
     seg_first: u64,
     path: &std::path::Path,
@@ -227,7 +230,13 @@ fn read_segment(
         None => DiskPos {
             seg_first,
             next_seq: pos,
-            scanner: FrameScanner::new(File::open(path)?, start, limit, start_seq, end_seq),
+            scanner: FrameScanner::new(
+                fs.open(path, OpenMode::Read)?,
+                start,
+                limit,
+                start_seq,
+                end_seq,
+            ),
             carry: None,
         },
     };

@@ -12,15 +12,17 @@
 //!   likewise; the active one shorter than a header was torn while being
 //!   created and gets a fresh header;
 //! - seqs missing between segments (a deleted file) or inside one (damage)
-//!   are reported as gaps; cursors that still needed them get `needs_repair`.
+//!   are reported as gaps; cursors that still needed them get `needs_repair`
+//!   (see `cursor_recovery.rs` for how each cursor is resolved).
 
-use std::fs::{self, File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::cursor::{self, CursorRecord, Loaded};
+use super::cursor_recovery::{self, LogSpan};
 use super::error::LogError;
 use super::frame::{SEGMENT_HEADER_LEN, check_segment_header, frame_size, segment_header};
+use super::fs::{FileHandle, Fs, OpenMode};
+use super::manifest::Nodes;
 use super::scan::{FrameScanner, Scan};
 use super::segment::{IndexPoint, SegMeta, fsync_dir, list_segments, segment_path};
 
@@ -47,14 +49,22 @@ pub struct RecoveryReport {
     pub gaps: Vec<(u64, u64)>,
     /// Segment files moved aside as `*.corrupt` (bad header).
     pub corrupt_segments: Vec<PathBuf>,
-    /// Cursors whose file was unreadable; they restart at the oldest record.
+    /// Cursors whose file was unreadable; they restart at the oldest record
+    /// and keep the `needs_repair` saved in the manifest.
     pub corrupt_cursors: Vec<String>,
-    /// Cursors created at the log's end (no file yet).
+    /// Cursors created at the log's end: nodes new to the log (no file, not
+    /// in the manifest of known nodes).
     pub new_cursors: Vec<String>,
+    /// New cursors flagged `needs_backfill`: the log had held records before
+    /// they joined, so they lack older data.
+    pub backfill_cursors: Vec<String>,
+    /// Known nodes (in the manifest) whose cursor file was missing; they
+    /// re-deliver from the oldest record and are flagged `needs_repair`.
+    pub missing_cursors: Vec<String>,
     /// Cursor files deleted because their node is no longer configured.
     pub removed_cursors: Vec<String>,
-    /// Cursors that lost records (gap, or behind the oldest record); they are
-    /// flagged `needs_repair`.
+    /// Cursors that lost records (gap, or behind the oldest record; for a
+    /// corrupt cursor, any lost record); they are flagged `needs_repair`.
     pub damaged_cursors: Vec<String>,
 }
 
@@ -62,9 +72,11 @@ pub struct RecoveryReport {
 pub(crate) struct Recovered {
     pub segments: Vec<SegMeta>,
     pub cursors: Vec<(String, CursorRecord)>,
+    /// The manifest of known nodes as written.
+    pub nodes: Nodes,
     pub next_seq: u64,
     pub last_ts: u64,
-    pub active_file: File,
+    pub active_file: FileHandle,
     pub report: RecoveryReport,
 }
 
@@ -73,12 +85,17 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 }
 
 /// Renames a bad segment to `<name>.corrupt` and records it.
-fn move_aside(path: &Path, reason: &str, report: &mut RecoveryReport) -> Result<(), LogError> {
+fn move_aside(
+    fs: &dyn Fs,
+    path: &Path,
+    reason: &str,
+    report: &mut RecoveryReport,
+) -> Result<(), LogError> {
     let mut aside = path.as_os_str().to_owned();
     aside.push(".corrupt");
     let aside = PathBuf::from(aside);
     tracing::error!(path = %path.display(), reason, "log segment unusable, moved aside");
-    fs::rename(path, &aside).map_err(|e| LogError::BadSegment {
+    fs.rename(path, &aside).map_err(|e| LogError::BadSegment {
         path: path.to_path_buf(),
         reason: format!("{reason}; moving it aside failed: {e}"),
     })?;
@@ -90,15 +107,14 @@ fn move_aside(path: &Path, reason: &str, report: &mut RecoveryReport) -> Result<
 fn scan_segment(
     first_seq: u64,
     path: &Path,
-    file: &File,
+    file: &FileHandle,
     max_seq: u64,
     active: bool,
     report: &mut RecoveryReport,
     last_ts: &mut u64,
 ) -> Result<SegMeta, LogError> {
-    let len = file.metadata().map_err(io_err("stat", path))?.len();
-    let read = file.try_clone().map_err(io_err("open", path))?;
-    let mut sc = FrameScanner::new(read, SEGMENT_HEADER_LEN, len, first_seq, max_seq);
+    let len = file.size().map_err(io_err("stat", path))?;
+    let mut sc = FrameScanner::new(file.clone(), SEGMENT_HEADER_LEN, len, first_seq, max_seq);
     let mut meta = SegMeta::empty(first_seq, path.to_path_buf(), 0);
     let mut expected = first_seq;
     loop {
@@ -159,23 +175,25 @@ fn scan_segment(
 /// Recovers the segment files in `dir`. Returns the usable segments (with
 /// logical positions) and the open active file (created if none exists).
 fn recover_segments(
+    fs: &dyn Fs,
     dir: &Path,
     first_if_empty: u64,
     report: &mut RecoveryReport,
-) -> Result<(Vec<SegMeta>, File, u64), LogError> {
-    let listed = list_segments(dir)?;
+) -> Result<(Vec<SegMeta>, FileHandle, u64), LogError> {
+    let listed = list_segments(fs, dir)?;
     let mut metas: Vec<SegMeta> = Vec::new();
     let mut active_file = None;
     let mut last_ts = 0u64;
     for (i, (first_seq, path)) in listed.iter().enumerate() {
         let active = i + 1 == listed.len();
         let max_seq = listed.get(i + 1).map_or(u64::MAX, |(s, _)| *s);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(active)
-            .open(path)
-            .map_err(io_err("open", path))?;
-        let len = file.metadata().map_err(io_err("stat", path))?.len();
+        let mode = if active {
+            OpenMode::Write
+        } else {
+            OpenMode::Read
+        };
+        let file = fs.open(path, mode).map_err(io_err("open", path))?;
+        let len = file.size().map_err(io_err("stat", path))?;
         let mut header = vec![0u8; SEGMENT_HEADER_LEN.min(len) as usize];
         file.read_exact_at(&mut header, 0)
             .map_err(io_err("read", path))?;
@@ -188,7 +206,7 @@ fn recover_segments(
             file.sync_all().map_err(io_err("fsync", path))?;
             report.torn_bytes_truncated += len;
         } else if let Err(reason) = check_segment_header(&header) {
-            move_aside(path, &reason, report)?;
+            move_aside(fs, path, &reason, report)?;
             continue;
         }
         let meta = scan_segment(
@@ -211,8 +229,8 @@ fn recover_segments(
             // No usable active segment: start one where the log ends.
             let first = metas.last().map_or(first_if_empty, |m| m.end_seq);
             let path = segment_path(dir, first);
-            let f = create_segment(&path)?;
-            fsync_dir(dir).map_err(io_err("fsync dir", dir))?;
+            let f = create_segment(fs, &path)?;
+            fsync_dir(fs, dir).map_err(io_err("fsync dir", dir))?;
             metas.push(SegMeta::empty(first, path, 0));
             f
         }
@@ -221,13 +239,9 @@ fn recover_segments(
 }
 
 /// Creates (or truncates) a segment file and writes its header durably.
-pub(crate) fn create_segment(path: &Path) -> Result<File, LogError> {
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
+pub(crate) fn create_segment(fs: &dyn Fs, path: &Path) -> Result<FileHandle, LogError> {
+    let f = fs
+        .open(path, OpenMode::Truncate)
         .map_err(io_err("create", path))?;
     f.write_all_at(&segment_header(), 0)
         .map_err(io_err("write", path))?;
@@ -261,9 +275,10 @@ fn finish_segments(metas: &mut [SegMeta], report: &mut RecoveryReport) {
 }
 
 /// Full recovery: segments, then cursors. Blocking; run off the runtime.
-pub(crate) fn recover(dir: &Path, names: &[String]) -> Result<Recovered, LogError> {
+pub(crate) fn recover(fs: &dyn Fs, dir: &Path, names: &[String]) -> Result<Recovered, LogError> {
     let cdir = dir.join("cursors");
-    fs::create_dir_all(&cdir).map_err(io_err("create dir", &cdir))?;
+    fs.create_dir_all(&cdir)
+        .map_err(io_err("create dir", &cdir))?;
     let mut report = RecoveryReport::default();
 
     // Read the cursor files first: if every segment vanished, the log restarts
@@ -272,7 +287,7 @@ pub(crate) fn recover(dir: &Path, names: &[String]) -> Result<Recovered, LogErro
     for n in names {
         loaded.push((
             n.clone(),
-            cursor::load(&cdir, n).map_err(io_err("read cursor", &cdir))?,
+            cursor::load(fs, &cdir, n).map_err(io_err("read cursor", &cdir))?,
         ));
     }
     let max_cursor = loaded
@@ -285,7 +300,7 @@ pub(crate) fn recover(dir: &Path, names: &[String]) -> Result<Recovered, LogErro
         .unwrap_or(1)
         .max(1);
 
-    let (mut metas, active_file, last_ts) = recover_segments(dir, max_cursor, &mut report)?;
+    let (mut metas, active_file, last_ts) = recover_segments(fs, dir, max_cursor, &mut report)?;
     finish_segments(&mut metas, &mut report);
     let next_seq = metas.last().map_or(max_cursor, |m| m.end_seq);
     let oldest = metas
@@ -293,53 +308,8 @@ pub(crate) fn recover(dir: &Path, names: &[String]) -> Result<Recovered, LogErro
         .find_map(|m| m.index.first().map(|p| p.seq))
         .unwrap_or(next_seq);
 
-    let mut cursors = Vec::new();
-    let mut to_store = Vec::new();
-    for (name, l) in loaded {
-        let rec = match l {
-            Loaded::Found(mut r) => {
-                if r.next > next_seq {
-                    tracing::warn!(cursor = %name, at = r.next, end = next_seq, "cursor beyond the log end; clamped");
-                    r.next = next_seq;
-                    to_store.push(name.clone());
-                }
-                let lost = r.next < oldest || report.gaps.iter().any(|(_, to)| *to > r.next);
-                if lost && !r.needs_repair {
-                    tracing::warn!(cursor = %name, at = r.next, oldest, "cursor lost records; needs repair");
-                    r.needs_repair = true;
-                    report.damaged_cursors.push(name.clone());
-                    to_store.push(name.clone());
-                }
-                r
-            }
-            Loaded::Missing => {
-                report.new_cursors.push(name.clone());
-                to_store.push(name.clone());
-                CursorRecord {
-                    next: next_seq,
-                    ..CursorRecord::default()
-                }
-            }
-            Loaded::Corrupt(why) => {
-                tracing::error!(cursor = %name, reason = %why, oldest, "corrupt cursor file; re-delivering from the oldest record");
-                report.corrupt_cursors.push(name.clone());
-                to_store.push(name.clone());
-                CursorRecord {
-                    next: oldest,
-                    ..CursorRecord::default()
-                }
-            }
-        };
-        cursors.push((name, rec));
-    }
-    for (name, rec) in &cursors {
-        if to_store.contains(name) {
-            cursor::store(&cdir, name, rec).map_err(io_err("write cursor", &cdir))?;
-        }
-    }
-    report.removed_cursors =
-        cursor::remove_unlisted(&cdir, names).map_err(io_err("remove cursor", &cdir))?;
-    fsync_dir(&cdir).map_err(io_err("fsync dir", &cdir))?;
+    let span = LogSpan { oldest, next_seq };
+    let (cursors, nodes) = cursor_recovery::resolve(fs, dir, loaded, span, &mut report)?;
 
     report.segments = metas.len();
     report.first_seq = oldest;
@@ -347,6 +317,7 @@ pub(crate) fn recover(dir: &Path, names: &[String]) -> Result<Recovered, LogErro
     Ok(Recovered {
         segments: metas,
         cursors,
+        nodes,
         next_seq,
         last_ts,
         active_file,

@@ -12,11 +12,10 @@
 //! CRC. The skipped range is reported as [`Scan::Corrupt`]; if nothing valid
 //! follows, the rest is [`Scan::Tail`] (a torn write in the active segment).
 
-use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 
 use super::frame::{FRAME_HEADER_LEN, FrameHeader, MAX_PAYLOAD_LEN, frame_crc, frame_size};
+use super::fs::FileHandle;
 
 /// How much the window reads at once; large enough to amortise syscalls.
 const WINDOW_CHUNK: usize = 1024 * 1024;
@@ -41,7 +40,7 @@ pub(crate) enum Scan<'a> {
 
 /// Reads frames from one segment between a start offset and `limit`.
 pub(crate) struct FrameScanner {
-    file: File,
+    file: FileHandle,
     /// Never read at or beyond this offset (file length, or the published end).
     limit: u64,
     buf: Vec<u8>,
@@ -54,7 +53,13 @@ pub(crate) struct FrameScanner {
 }
 
 impl FrameScanner {
-    pub(crate) fn new(file: File, start: u64, limit: u64, min_seq: u64, max_seq: u64) -> Self {
+    pub(crate) fn new(
+        file: FileHandle,
+        start: u64,
+        limit: u64,
+        min_seq: u64,
+        max_seq: u64,
+    ) -> Self {
         FrameScanner {
             file,
             limit,
@@ -171,6 +176,7 @@ mod tests {
     fn scan_all(bytes: &[u8]) -> Vec<String> {
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(bytes).unwrap();
+        let f: FileHandle = std::sync::Arc::new(crate::log::fs::RealFile(f));
         let mut s = FrameScanner::new(f, 0, bytes.len() as u64, 1, u64::MAX);
         let mut out = Vec::new();
         loop {

@@ -6,12 +6,12 @@
 //! start near any seq and housekeeping can price a backlog in bytes and age
 //! without touching the disk.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use super::error::LogError;
 use super::frame::SEGMENT_HEADER_LEN;
+use super::fs::Fs;
 
 /// Distance in bytes between two sparse index points inside a segment.
 pub(crate) const INDEX_SPACING: u64 = 64 * 1024;
@@ -34,13 +34,14 @@ pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
 }
 
 /// All segment files in `dir`, sorted by first seq.
-pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, LogError> {
+pub(crate) fn list_segments(fs: &dyn Fs, dir: &Path) -> Result<Vec<(u64, PathBuf)>, LogError> {
     let mut out = Vec::new();
-    let rd = fs::read_dir(dir).map_err(|e| LogError::io("list segments", dir, e))?;
-    for ent in rd {
-        let ent = ent.map_err(|e| LogError::io("list segments", dir, e))?;
-        if let Some(seq) = ent.file_name().to_str().and_then(parse_segment_name) {
-            out.push((seq, ent.path()));
+    let names = fs
+        .read_dir(dir)
+        .map_err(|e| LogError::io("list segments", dir, e))?;
+    for name in names {
+        if let Some(seq) = parse_segment_name(&name) {
+            out.push((seq, dir.join(name)));
         }
     }
     out.sort_by_key(|(s, _)| *s);
@@ -48,8 +49,8 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, LogError>
 }
 
 /// fsyncs a directory so that creates, renames and deletes in it are durable.
-pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
+pub(crate) fn fsync_dir(fs: &dyn Fs, dir: &Path) -> io::Result<()> {
+    fs.sync_dir(dir)
 }
 
 /// One sparse index point: the frame at `offset` has `seq` and `appended_at_ms`.

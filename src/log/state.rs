@@ -14,12 +14,15 @@ use tokio::sync::watch;
 use super::LogOptions;
 use super::cache::TailCache;
 use super::cursor::CursorState;
+use super::manifest::Nodes;
 use super::segment::SegMeta;
 
 pub(crate) struct State {
     pub segments: BTreeMap<u64, SegMeta>,
     pub cache: TailCache,
     pub cursors: HashMap<String, CursorState>,
+    /// The manifest of known nodes as last written (flush keeps it current).
+    pub nodes: Nodes,
     /// Published end: every seq below it is durable per policy and readable.
     pub next_seq: u64,
     pub closed: bool,

@@ -53,7 +53,7 @@ pub(crate) async fn read_n(r: &mut LogReader, n: usize) -> Vec<Entry> {
 }
 
 pub(crate) fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    segment::list_segments(dir)
+    segment::list_segments(&RealFs, dir)
         .unwrap()
         .into_iter()
         .map(|(_, p)| p)
@@ -205,7 +205,7 @@ async fn deletes_only_below_the_slowest_persisted_cursor() {
     assert!(removed > 0);
     assert_eq!(segment_files(d.path()).len(), before - removed);
     // Every remaining segment still holds something b needs, or is active.
-    let first_left = segment::list_segments(d.path()).unwrap()[0].0;
+    let first_left = segment::list_segments(&RealFs, d.path()).unwrap()[0].0;
     assert!(first_left <= 40, "segment holding seq 40 kept");
     // b moves in memory only: still nothing more to delete.
     log.advance("b", 90);

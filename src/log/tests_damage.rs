@@ -72,7 +72,7 @@ async fn zeroed_tail_and_torn_header_are_repaired() {
 }
 
 /// Byte offset of the frame with `seq` in a segment file.
-fn frame_offset(path: &Path, seq: u64) -> usize {
+pub(crate) fn frame_offset(path: &Path, seq: u64) -> usize {
     let b = fs::read(path).unwrap();
     let mut off = frame::SEGMENT_HEADER_LEN as usize;
     loop {
@@ -132,7 +132,7 @@ async fn corrupted_length_in_sealed_segment_resyncs() {
 async fn missing_segment_file_is_tolerated() {
     let d = tempfile::tempdir().unwrap();
     make_log(d.path(), 40).await;
-    let files = segment::list_segments(d.path()).unwrap();
+    let files = segment::list_segments(&RealFs, d.path()).unwrap();
     assert!(files.len() >= 4);
     let (gone_first, gone) = files[1].clone();
     let next_first = files[2].0;

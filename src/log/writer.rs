@@ -13,8 +13,6 @@
 //! and fails appends until it succeeds, so stale bytes can never be mistaken
 //! for records on recovery.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -24,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::cache::CachedEntry;
 use super::error::LogError;
 use super::frame::{SEGMENT_HEADER_LEN, encode_frame};
+use super::fs::FileHandle;
 use super::recovery::create_segment;
 use super::segment::{IndexPoint, SegMeta, fsync_dir, segment_path};
 use super::state::Shared;
@@ -49,7 +48,10 @@ pub(crate) enum WriterMsg {
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     dir: PathBuf,
-    file: File,
+    file: FileHandle,
+    /// The log directory lock: held until this thread ends, so a reopen
+    /// cannot start while queued appends may still be written.
+    _lock: FileHandle,
     path: PathBuf,
     seg_first: u64,
     /// Length of the good part of the active file (next write offset).
@@ -72,7 +74,8 @@ struct Pending {
 impl Writer {
     pub(crate) fn new(
         shared: Arc<Shared>,
-        file: File,
+        file: FileHandle,
+        lock: FileHandle,
         active: &SegMeta,
         next_seq: u64,
         last_ts: u64,
@@ -81,6 +84,7 @@ impl Writer {
             dir: shared.opts.dir.clone(),
             shared,
             file,
+            _lock: lock,
             path: active.path.clone(),
             seg_first: active.first_seq,
             seg_len: active.valid_end,
@@ -125,6 +129,8 @@ impl Writer {
                     tracing::error!(error = %e, "log fsync failed");
                 }
                 if let Some(reply) = close {
+                    // Release the directory lock before `close` returns.
+                    drop(self);
                     let _ = reply.send(r);
                     return;
                 }
@@ -299,14 +305,15 @@ impl Writer {
         }
         let first = self.next_seq;
         let path = segment_path(&self.dir, first);
-        let file = match create_segment(&path).and_then(|f| {
-            fsync_dir(&self.dir)
+        let fs = &*self.shared.opts.fs;
+        let file = match create_segment(fs, &path).and_then(|f| {
+            fsync_dir(fs, &self.dir)
                 .map(|()| f)
                 .map_err(|e| LogError::io("fsync dir", &self.dir, e))
         }) {
             Ok(f) => f,
             Err(e) => {
-                let _ = std::fs::remove_file(&path);
+                let _ = fs.remove_file(&path);
                 return Err(e);
             }
         };
