@@ -260,3 +260,38 @@ async fn timeouts_and_unavailable_are_retried_until_delivered() {
     assert_stored_once(&stub, &both).await;
     assert!(dead_letters(dir.path()).is_empty(), "nothing is parked");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_dead_letter_write_keeps_the_record_queued_until_it_succeeds() {
+    let (stub, gw, dir) = setup().await;
+    // The dead-letter file cannot be written: its path is a directory.
+    let blocked = dir.path().join("deadletter").join("n1.jsonl");
+    std::fs::create_dir_all(&blocked).expect("block the dead-letter path");
+    stub.script(WRITE, Canned::v2_error(400, "invalid", "unable to parse"));
+    let parked = batch("parked", 2);
+    write(&gw, &parked).await;
+    let later = batch("later", 2);
+    write(&gw, &later).await;
+    // The refused write cannot be parked, so the queue must not move past
+    // it: the later write is not delivered while the file is unwritable.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        stub.lines("telegraf").is_empty(),
+        "the queue moved past a record it could not park: {:?}",
+        stub.lines("telegraf")
+    );
+    std::fs::remove_dir(&blocked).expect("unblock");
+    eventually(
+        PATIENCE,
+        "the record is parked once the file is writable",
+        || async { !dead_letters(dir.path()).is_empty() },
+    )
+    .await;
+    assert_stored_once(&stub, &later).await;
+    let dl = dead_letters(dir.path());
+    assert_eq!(dl.len(), 1, "parked once: {dl:?}");
+    let body = dl[0]["body"].as_str().unwrap_or_default();
+    for l in &parked {
+        assert!(body.contains(l.as_str()), "{l:?} kept in {body:?}");
+    }
+}

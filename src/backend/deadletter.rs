@@ -11,6 +11,7 @@
 //! inside an InfluxQL `q`; the operator fills them back in to replay.
 
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -41,18 +42,11 @@ pub struct DeadLetters {
 
 impl DeadLetters {
     pub fn new(data_dir: &Path, node: &str) -> DeadLetters {
-        let safe: String = node
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        // The same escaping as the node's cursor file: one rule, no two
+        // node names can share a file.
+        let stem = crate::log::node_file_stem(node);
         DeadLetters {
-            path: data_dir.join("deadletter").join(format!("{safe}.jsonl")),
+            path: data_dir.join("deadletter").join(format!("{stem}.jsonl")),
             node: node.to_string(),
         }
     }
@@ -78,11 +72,16 @@ impl DeadLetters {
         let mut line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
         line.push(b'\n');
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
         }
+        // Bodies may hold anything a client wrote: owner-only, like the log.
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&self.path)?;
         f.write_all(&line)?;
         f.sync_data()

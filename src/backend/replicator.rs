@@ -183,7 +183,10 @@ impl Replicator {
                 Err(e) => {
                     // Stored bodies were validated at the door and sit under a
                     // CRC, so this is damage; keep the evidence, move on.
-                    self.dead_letter(group, 0, &format!("stored body unreadable: {e}"));
+                    let why = format!("stored body unreadable: {e}");
+                    if !self.dead_letter(group, 0, &why, stop).await {
+                        return None;
+                    }
                     return Some(Verdict::DeadLetter);
                 }
             }
@@ -216,7 +219,9 @@ impl Replicator {
             let mut retry_after = None;
             let verdict = match client::build(&node.config, &out) {
                 Err(e) => {
-                    self.dead_letter(group, 0, &e.to_string());
+                    if !self.dead_letter(group, 0, &e.to_string(), stop).await {
+                        return None;
+                    }
                     return Some(Verdict::DeadLetter);
                 }
                 Ok(req) => match tokio::select! {
@@ -262,8 +267,10 @@ impl Replicator {
                                     body: body.clone(),
                                 },
                             );
-                            if status.is_client_error() {
-                                self.dead_letter(group, status.as_u16(), &text);
+                            if status.is_client_error()
+                                && !self.dead_letter(group, status.as_u16(), &text, stop).await
+                            {
+                                return None;
                             }
                             Verdict::Done
                         };
@@ -271,9 +278,15 @@ impl Replicator {
                             Verdict::Retry => {
                                 node.health.failure(&format!("{status}: {}", text.trim()));
                             }
-                            Verdict::DeadLetter => self.dead_letter(group, status.as_u16(), &text),
+                            Verdict::DeadLetter => {
+                                if !self.dead_letter(group, status.as_u16(), &text, stop).await {
+                                    return None;
+                                }
+                            }
                             Verdict::Split if group.len() == 1 => {
-                                self.dead_letter(group, status.as_u16(), &text);
+                                if !self.dead_letter(group, status.as_u16(), &text, stop).await {
+                                    return None;
+                                }
                                 return Some(Verdict::DeadLetter);
                             }
                             _ => {}
@@ -301,11 +314,50 @@ impl Replicator {
         }
     }
 
-    fn dead_letter(&self, group: &[(u64, Record)], status: u16, error: &str) {
+    /// Parks `group` in the node's dead-letter file. A failed write (disk
+    /// full, I/O error) is retried with backoff until it succeeds: the
+    /// cursor only moves past records that are safely parked. Returns false
+    /// when shutdown interrupts (the cursor stays; the group is re-sent and
+    /// re-judged after restart).
+    async fn dead_letter(
+        &self,
+        group: &[(u64, Record)],
+        status: u16,
+        error: &str,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
         let name = self.node.name();
-        tracing::error!(node = %name, status, error = %error.trim(), records = group.len(),
+        tracing::error!(node = %name, status, error = %crate::redact::influxql(error.trim()), records = group.len(),
             first_seq = group[0].0, file = %self.dead.path().display(), "node rejected records; dead-lettered");
-        for (seq, rec) in group {
+        let error = crate::redact::influxql(error.trim());
+        let mut delay = Duration::from_millis(200);
+        let mut written = 0;
+        while written < group.len() {
+            match self.park(&group[written..], status, &error) {
+                Ok(n) => written += n,
+                Err((n, e)) => {
+                    written += n;
+                    tracing::error!(node = %name, seq = group[written].0, error = %e,
+                        "cannot write the dead-letter file; the record stays queued and is retried");
+                    if self.sleep(delay, stop).await {
+                        return false;
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+        true
+    }
+
+    /// Appends records to the dead-letter file; how many were written, and
+    /// the error that stopped it early.
+    fn park(
+        &self,
+        group: &[(u64, Record)],
+        status: u16,
+        error: &str,
+    ) -> Result<usize, (usize, std::io::Error)> {
+        for (i, (seq, rec)) in group.iter().enumerate() {
             // The file is for people: store the text, not the stored gzip.
             let plain;
             let rec = if rec.gzip {
@@ -319,10 +371,11 @@ impl Replicator {
             } else {
                 rec
             };
-            if let Err(e) = self.dead.append(*seq, status, error.trim(), rec) {
-                tracing::error!(node = %name, seq, error = %e, "cannot write dead-letter file");
-            }
+            self.dead
+                .append(*seq, status, error, rec)
+                .map_err(|e| (i, e))?;
         }
+        Ok(group.len())
     }
 
     /// Sleeps up to `d`, waking early when the node's health flips up (so a

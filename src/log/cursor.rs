@@ -73,7 +73,7 @@ fn record_crc(r: &CursorRecord) -> u32 {
 
 /// Escapes a node name into a safe file stem: `[A-Za-z0-9_-]` stay, every
 /// other byte becomes `%XX` (so `.`/`/` can never form a path component).
-pub(crate) fn encode_name(name: &str) -> String {
+pub fn encode_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for b in name.bytes() {
         if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {

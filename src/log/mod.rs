@@ -140,6 +140,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
+pub use cursor::encode_name as node_file_stem;
 pub use error::LogError;
 pub use fs::{FaultyFs, Fs, RealFs};
 pub use reader::LogReader;
