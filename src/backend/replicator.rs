@@ -278,10 +278,10 @@ impl Replicator {
                             Verdict::Retry => {
                                 node.health.failure(&format!("{status}: {}", text.trim()));
                             }
-                            Verdict::DeadLetter => {
-                                if !self.dead_letter(group, status.as_u16(), &text, stop).await {
-                                    return None;
-                                }
+                            Verdict::DeadLetter
+                                if !self.dead_letter(group, status.as_u16(), &text, stop).await =>
+                            {
+                                return None;
                             }
                             Verdict::Split if group.len() == 1 => {
                                 if !self.dead_letter(group, status.as_u16(), &text, stop).await {
