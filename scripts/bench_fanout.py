@@ -55,8 +55,8 @@ def telegraf_batch(lines):
     return ("\n".join(out) + "\n").encode()
 
 
-def wrk(url, seconds, conns, body_file, gz, lua):
-    env = dict(os.environ, BODY_FILE=body_file, GZIP="1" if gz else "0")
+def wrk(url, seconds, conns, body_file, gz, lua, delay_ms=0):
+    env = dict(os.environ, BODY_FILE=body_file, GZIP="1" if gz else "0", DELAY_MS=str(delay_ms))
     threads = min(2, conns)
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", lua, url],
@@ -94,7 +94,7 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / HZ
 
 
-def run_gateway(binary, sinks, extra_yaml, work, seconds, conns, body_file, gz, lua, plain_bytes):
+def run_gateway(binary, sinks, extra_yaml, work, seconds, conns, body_file, gz, lua, plain_bytes, latency=False):
     port = free_port()
     data = tempfile.mkdtemp(dir=work, prefix="gw-")
     cfg = os.path.join(data, "inmate.yaml")
@@ -138,6 +138,13 @@ def run_gateway(binary, sinks, extra_yaml, work, seconds, conns, body_file, gz, 
             cpu_per_gb=(cpu1 - cpu0) / (acked * plain_bytes / 1e9) if acked else 0.0,
             drained=drained,
         )
+        # Ack latency at half the saturating rate: each connection waits
+        # between requests so that together they offer ~50 % of it.
+        if latency and res["acked_rps"] > 0:
+            delay = int(conns * 1000 / (0.5 * res["acked_rps"]))
+            half = wrk(url, seconds, conns, body_file, gz, lua, delay_ms=delay)
+            drain(port, 300)
+            res.update(half_rps=half["rps"], half_p50=half["p50"], half_p99=half["p99"])
         return res
     finally:
         gw.terminate()
@@ -193,7 +200,8 @@ def main():
             ng = wrk(mirror, a.seconds, a.conns, pf, False, a.lua)
             ngz = wrk(mirror, a.seconds, a.conns, gf, True, a.lua)
             r = {"run": run, "nginx_plain": ng["rps"], "nginx_gzip": ngz["rps"]}
-            r["plain"] = run_gateway(a.bin, sinks, a.extra_yaml, work, a.seconds, a.conns, pf, False, a.lua, len(plain))
+            r["plain"] = run_gateway(a.bin, sinks, a.extra_yaml, work, a.seconds, a.conns, pf, False, a.lua, len(plain),
+                                     latency=True)
             r["gzip"] = run_gateway(a.bin, sinks, a.extra_yaml, work, a.seconds, a.conns, gf, True, a.lua, len(plain))
             if a.before_bin:
                 r["before"] = run_gateway(a.before_bin, sinks, a.extra_yaml, work, a.seconds, a.conns, pf, False,
@@ -203,7 +211,8 @@ def main():
             line = (f"run {run}: nginx mirror {ng['rps']:.0f}/s (gzip bodies {ngz['rps']:.0f}/s) | "
                     f"inmate plain ack {p['acked_rps']:.0f}/s delivered {p['delivered_rps']:.0f}/s "
                     f"= {p['delivered_rps'] / ng['rps']:.2f}x mirror, drain {p['drain_s']:.1f}s, "
-                    f"backlog {'/'.join(p['backlog'])}, {p['cpu_per_gb']:.2f} CPU-s/GB, p50 {p['p50']} p99 {p['p99']} | "
+                    f"backlog {'/'.join(p['backlog'])}, {p['cpu_per_gb']:.2f} CPU-s/GB; at {p.get('half_rps', 0):.0f}/s "
+                    f"(half) ack p50 {p.get('half_p50')} p99 {p.get('half_p99')} | "
                     f"inmate gzip ack {g['acked_rps']:.0f}/s delivered {g['delivered_rps']:.0f}/s "
                     f"= {g['delivered_rps'] / p['delivered_rps'] if p['delivered_rps'] else 0:.2f}x plain, "
                     f"{g['cpu_per_gb']:.2f} CPU-s/GB")
