@@ -171,7 +171,7 @@ fn scan_number(buf: &[u8], i: usize, allow_unsigned: bool) -> Result<usize, Stri
 /// followed by `,`, ` ` or the end, short enough that InfluxDB skips its
 /// range check. `None` means "take the general path", never "invalid".
 #[inline(always)]
-fn scan_simple_number(buf: &[u8], start: usize) -> Option<usize> {
+pub(crate) fn scan_simple_number(buf: &[u8], start: usize) -> Option<usize> {
     let len = buf.len();
     let mut i = start;
     if i < len && buf[i] == b'-' {

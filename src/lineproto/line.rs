@@ -11,7 +11,7 @@ use super::ScanOptions;
 use super::fields::{parse_i64, scan_fields, skip_whitespace, walk_fields};
 
 /// InfluxDB's `MaxKeyLength`: the series key (measurement + tags) limit.
-const MAX_KEY_LENGTH: usize = 65535;
+pub(crate) const MAX_KEY_LENGTH: usize = 65535;
 /// `MinNanoTime`/`MaxNanoTime` of InfluxDB's `models/time.go`.
 const MIN_NANO_TIME: i64 = i64::MIN + 2;
 const MAX_NANO_TIME: i64 = i64::MAX - 1;
@@ -172,7 +172,7 @@ fn scan_key(buf: &[u8], tags: &mut Vec<(usize, usize)>) -> Result<usize, String>
 /// otherwise; either way any two equal raw (still escaped) keys are a
 /// "duplicate tags" error. Senders almost always sort, so the common case is
 /// one linear pass.
-fn has_duplicate_keys(buf: &[u8], tags: &mut [(usize, usize)]) -> bool {
+pub(crate) fn has_duplicate_keys(buf: &[u8], tags: &mut [(usize, usize)]) -> bool {
     let key = |t: (usize, usize)| &buf[t.0..t.1];
     let mut sorted = true;
     for w in tags.windows(2) {
@@ -266,10 +266,7 @@ fn scan_time(buf: &[u8], i: usize, opts: &ScanOptions) -> Result<bool, String> {
         };
         return Err(format!("strconv.ParseInt: parsing \"{s}\": {why}"));
     };
-    let in_range = ts
-        .checked_mul(opts.precision.nanos_per_unit())
-        .is_some_and(|ns| (MIN_NANO_TIME..=MAX_NANO_TIME).contains(&ns));
-    if !in_range {
+    if !time_in_range(ts, opts) {
         return Err(format!(
             "time outside range {MIN_NANO_TIME} - {MAX_NANO_TIME}"
         ));
@@ -279,4 +276,11 @@ fn scan_time(buf: &[u8], i: usize, opts: &ScanOptions) -> Result<bool, String> {
         return Err("point is invalid".into());
     }
     Ok(true)
+}
+
+/// Whether `ts`, in the request's precision, lies in InfluxDB's time range.
+#[inline]
+pub(crate) fn time_in_range(ts: i64, opts: &ScanOptions) -> bool {
+    ts.checked_mul(opts.precision.nanos_per_unit())
+        .is_some_and(|ns| (MIN_NANO_TIME..=MAX_NANO_TIME).contains(&ns))
 }

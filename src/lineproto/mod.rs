@@ -20,6 +20,11 @@
 //!   lines containing `"` or `\`), validate each with the rules of 1.8's
 //!   `models/points.go` (`line.rs` for key/tags/time, `fields.rs` for the
 //!   field set), and return a [`ScanOutput`].
+//! - Before that, each line is offered to a fast path (`fast.rs`) that
+//!   accepts only the common shape (plain names, numeric/boolean fields, an
+//!   explicit timestamp, no quotes or escapes) in one word-at-a-time pass
+//!   and otherwise defers to the general validator; differential tests keep
+//!   the two in agreement.
 //! - The output body is the input `Bytes` itself when nothing must change
 //!   (the usual Telegraf batch: all valid, all timestamped, `\n`-terminated).
 //!   Otherwise the good lines are copied once into a new buffer, with
@@ -62,6 +67,7 @@
 
 mod body;
 mod error;
+mod fast;
 mod fields;
 mod line;
 mod precision;
@@ -69,6 +75,8 @@ mod scan;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fast;
 #[cfg(test)]
 mod tests_vectors;
 

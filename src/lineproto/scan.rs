@@ -11,6 +11,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::error::LineError;
+use super::fast::fast_line;
 use super::fields::skip_whitespace;
 use super::line::parse_point;
 use super::{MAX_STORED_ERRORS, ScanOptions};
@@ -41,6 +42,17 @@ pub fn scan(input: Bytes, now: i64) -> ScanOutput {
 /// Scans `input`; `now` is the request's receive time already converted to
 /// `opts.precision` (take it once per request).
 pub fn scan_with(input: Bytes, now: i64, opts: &ScanOptions) -> ScanOutput {
+    scan_inner(input, now, opts, true)
+}
+
+/// [`scan_with`] without the fast path: the reference the differential
+/// tests compare against.
+#[cfg(test)]
+pub(crate) fn scan_general_only(input: Bytes, now: i64, opts: &ScanOptions) -> ScanOutput {
+    scan_inner(input, now, opts, false)
+}
+
+fn scan_inner(input: Bytes, now: i64, opts: &ScanOptions, fast: bool) -> ScanOutput {
     let buf: &[u8] = &input;
     let len = buf.len();
     // " <now>" is the same for every line; format it once.
@@ -56,6 +68,20 @@ pub fn scan_with(input: Bytes, now: i64, opts: &ScanOptions) -> ScanOutput {
     // once rather than per line.
     let mut next_special = memchr::memchr2(b'"', b'\\', buf).unwrap_or(len);
     while pos < len {
+        // The common line (see `fast.rs`): valid, timestamped, plain; it
+        // ends at its first newline and is copied as it is.
+        if let Some(end) = fast.then(|| fast_line(buf, pos, opts, &mut tags)).flatten() {
+            out.points += 1;
+            if rebuilt.is_none() && end == len {
+                rebuilt = Some(start_rebuild(buf, pos));
+            }
+            if let Some(b) = rebuilt.as_mut() {
+                b.extend_from_slice(&buf[pos..end]);
+                b.extend_from_slice(b"\n");
+            }
+            pos = end + 1;
+            continue;
+        }
         if next_special < pos {
             next_special = memchr::memchr2(b'"', b'\\', &buf[pos..]).map_or(len, |o| pos + o);
         }
