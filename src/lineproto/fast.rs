@@ -20,6 +20,7 @@
 use super::ScanOptions;
 use super::fields::scan_simple_number;
 use super::line::{MAX_KEY_LENGTH, has_duplicate_keys, time_in_range};
+use super::storage::{FieldType, TypeTracker, hash_bytes};
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -164,6 +165,7 @@ pub(crate) fn fast_line(
     start: usize,
     opts: &ScanOptions,
     tags: &mut Vec<(usize, usize)>,
+    types: &mut TypeTracker,
 ) -> Option<usize> {
     if buf.get(start) == Some(&b'#') {
         return None;
@@ -173,12 +175,14 @@ pub(crate) fn fast_line(
     if i == start {
         return None;
     }
+    let name_end = i;
     let mut c = *buf.get(i)?;
     tags.clear();
     while c == b',' {
         let key = i + 1;
         i = next_stop(buf, key);
-        if i == key || buf.get(i) != Some(&b'=') {
+        // A `time` tag is dropped by the shard: the general path reports it.
+        if i == key || buf.get(i) != Some(&b'=') || &buf[key..i] == b"time" {
             return None;
         }
         tags.push((key, i));
@@ -197,21 +201,35 @@ pub(crate) fn fast_line(
         return None;
     }
 
-    // Fields: `key=number` or `key=bool`, comma-separated.
+    // Fields: `key=number` or `key=bool`, comma-separated; their types go to
+    // `types` as they pass (a line that then fails leaves at most a false
+    // suspicion, which the exact check clears).
+    let m = hash_bytes(&buf[start..name_end], 0);
     let fields_start = i + 1;
     i = fields_start;
     loop {
         let key = i;
         i = next_stop(buf, key);
-        if i == key || buf.get(i) != Some(&b'=') {
+        if i == key || buf.get(i) != Some(&b'=') || &buf[key..i] == b"time" {
             return None;
         }
+        let key_end = i;
         let value = i + 1;
-        i = match *buf.get(value)? {
-            b'0'..=b'9' | b'-' => scan_simple_number(buf, value)?,
-            b't' | b'T' | b'f' | b'F' => boolean(buf, value)?,
+        let ty;
+        (i, ty) = match *buf.get(value)? {
+            b'0'..=b'9' | b'-' => {
+                let end = scan_simple_number(buf, value)?;
+                let ty = if buf[end - 1] == b'i' {
+                    FieldType::Integer
+                } else {
+                    FieldType::Float
+                };
+                (end, ty)
+            }
+            b't' | b'T' | b'f' | b'F' => (boolean(buf, value)?, FieldType::Boolean),
             _ => return None,
         };
+        types.add(m, &buf[key..key_end], ty);
         match buf.get(i) {
             Some(b',') => i += 1,
             Some(b' ') => break,

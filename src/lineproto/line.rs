@@ -20,6 +20,10 @@ const MAX_NANO_TIME: i64 = i64::MAX - 1;
 pub(crate) struct Point {
     /// The line carries its own timestamp.
     pub has_timestamp: bool,
+    /// End of the measurement name.
+    pub name_end: usize,
+    /// The field set's range in the line.
+    pub fields: (usize, usize),
 }
 
 /// Validates one line (leading whitespace and terminator already removed).
@@ -30,7 +34,7 @@ pub(crate) fn parse_point(
     opts: &ScanOptions,
     tags: &mut Vec<(usize, usize)>,
 ) -> Result<Point, String> {
-    let key_end = scan_key(buf, tags)?;
+    let (name_end, key_end) = scan_key(buf, tags)?;
     if key_end > MAX_KEY_LENGTH {
         return Err(format!(
             "max key length exceeded: {key_end} > {MAX_KEY_LENGTH}"
@@ -47,8 +51,8 @@ pub(crate) fn parse_point(
     let field_bytes = &buf[fields.start..fields.end];
     if fields.needs_walk || key_end + 4 + field_bytes.len() > MAX_KEY_LENGTH {
         let mut too_long = None;
-        walk_fields(field_bytes, |k| {
-            let size = key_end + 4 + k;
+        walk_fields(field_bytes, |k, _| {
+            let size = key_end + 4 + k.len();
             if size > MAX_KEY_LENGTH {
                 too_long = Some(size);
                 return false;
@@ -67,7 +71,11 @@ pub(crate) fn parse_point(
         // Deliberate deviation, see `scan_fields`.
         return Err("invalid field format".into());
     }
-    Ok(Point { has_timestamp })
+    Ok(Point {
+        has_timestamp,
+        name_end,
+        fields: (fields.start, fields.end),
+    })
 }
 
 /// Bytes that can end a name token: `,` ` ` `=`.
@@ -90,8 +98,10 @@ fn skip_plain(buf: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Mirrors `scanKey`: returns the index of the space ending the series key.
-fn scan_key(buf: &[u8], tags: &mut Vec<(usize, usize)>) -> Result<usize, String> {
+/// Mirrors `scanKey`: returns the end of the measurement name and the index
+/// of the space ending the series key. `tags` ends up holding the tag keys.
+fn scan_key(buf: &[u8], tags: &mut Vec<(usize, usize)>) -> Result<(usize, usize), String> {
+    tags.clear();
     let len = buf.len();
     if len == 0 || buf[0] == b',' {
         return Err("missing measurement".into());
@@ -109,12 +119,12 @@ fn scan_key(buf: &[u8], tags: &mut Vec<(usize, usize)>) -> Result<usize, String>
         }
         match buf[i] {
             b',' => break,
-            b' ' => return Ok(i),
+            b' ' => return Ok((i, i)),
             _ => {}
         }
     }
 
-    tags.clear();
+    let name_end = i;
     i += 1;
     loop {
         // Tag key: non-empty, ends at an unescaped '='.
@@ -165,7 +175,7 @@ fn scan_key(buf: &[u8], tags: &mut Vec<(usize, usize)>) -> Result<usize, String>
     if has_duplicate_keys(buf, tags) {
         return Err("duplicate tags".into());
     }
-    Ok(i)
+    Ok((name_end, i))
 }
 
 /// InfluxDB checks adjacent keys when the tags arrive sorted and sorts them

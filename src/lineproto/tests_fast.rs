@@ -11,6 +11,7 @@ use proptest::prelude::*;
 
 use super::fast::fast_line;
 use super::scan::{ScanOutput, scan_general_only};
+use super::storage::TypeTracker;
 use super::{Precision, ScanOptions, scan_with};
 
 const NOW: i64 = 1_700_000_000;
@@ -163,7 +164,13 @@ proptest! {
 fn fast_path_takes_the_common_line() {
     let line = b"cpu,host=server01,region=us-west usage=0.5,n=42i,ok=true 1700000000000000000\n";
     let mut tags = Vec::new();
-    let end = fast_line(line, 0, &ScanOptions::default(), &mut tags);
+    let end = fast_line(
+        line,
+        0,
+        &ScanOptions::default(),
+        &mut tags,
+        &mut TypeTracker::new(),
+    );
     assert_eq!(end, Some(line.len() - 1));
     // Unterminated at the end of a body.
     let end = fast_line(
@@ -171,6 +178,7 @@ fn fast_path_takes_the_common_line() {
         0,
         &ScanOptions::default(),
         &mut tags,
+        &mut TypeTracker::new(),
     );
     assert_eq!(end, Some(line.len() - 1));
 }
@@ -190,12 +198,27 @@ fn fast_path_declines_what_it_does_not_handle() {
         "cpu v=1 12345678901234567890\n", // 20 digits
         "cpu v=1 99999999999\n",          // fine in ns …
     ] {
-        let got = fast_line(line.as_bytes(), 0, &opts, &mut tags);
+        let got = fast_line(
+            line.as_bytes(),
+            0,
+            &opts,
+            &mut tags,
+            &mut TypeTracker::new(),
+        );
         if line.starts_with("cpu v=1 9999") {
             assert!(got.is_some(), "{line:?}");
             // … but out of range in hours.
             let hours = ScanOptions::v2(Precision::Hour);
-            assert_eq!(fast_line(line.as_bytes(), 0, &hours, &mut tags), None);
+            assert_eq!(
+                fast_line(
+                    line.as_bytes(),
+                    0,
+                    &hours,
+                    &mut tags,
+                    &mut TypeTracker::new()
+                ),
+                None
+            );
         } else {
             assert_eq!(got, None, "{line:?}");
         }
