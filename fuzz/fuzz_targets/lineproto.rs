@@ -20,6 +20,8 @@ fuzz_target!(|data: &[u8]| {
     assert!(out.errors.len() <= out.bad_lines);
     let again = scan_with(out.body.clone(), 42, &opts);
     assert_eq!(again.bad_lines, 0, "rescan errors: {:?}", again.errors);
+    assert_eq!(again.dropped, 0);
+    assert!(!again.type_conflict);
     assert_eq!(again.points, out.points);
     assert_eq!(again.body, out.body);
     let _ = out.v1_error();

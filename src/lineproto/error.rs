@@ -48,7 +48,15 @@ impl ScanOutput {
     /// first [`MAX_STORED_ERRORS`](super::MAX_STORED_ERRORS) failures are
     /// listed, a deliberate cap so a garbage upload cannot produce a
     /// megabyte-long header.
+    ///
+    /// Storage rejections come first, as on a 1.x node (whose storage error
+    /// replaces the parse errors in the answer): a type conflict is the bare
+    /// `field type conflict` (nothing written), dropped `time` lines are
+    /// `partial write: <first reason> dropped=N`.
     pub fn v1_error(&self) -> Option<String> {
+        if let Some(storage) = self.storage_error() {
+            return Some(storage);
+        }
         let joined = self.joined_errors()?;
         if self.points == 0 {
             Some(joined)
@@ -64,8 +72,19 @@ impl ScanOutput {
     /// empty `Msg`, so the message is the bare joined list, and the whole
     /// batch is rejected: callers must not write any point when this is
     /// `Some`.
+    ///
+    /// Storage rejections use the 1.x texts (not checked against a 2.x
+    /// node); with them, too, the whole batch is rejected.
     pub fn v2_error(&self) -> Option<String> {
-        self.joined_errors()
+        self.storage_error().or_else(|| self.joined_errors())
+    }
+
+    fn storage_error(&self) -> Option<String> {
+        if self.type_conflict {
+            return Some("field type conflict".into());
+        }
+        let reason = self.drop_reason.as_deref()?;
+        Some(format!("partial write: {reason} dropped={}", self.dropped))
     }
 
     fn joined_errors(&self) -> Option<String> {

@@ -171,7 +171,7 @@ fn scan_number(buf: &[u8], i: usize, allow_unsigned: bool) -> Result<usize, Stri
 /// followed by `,`, ` ` or the end, short enough that InfluxDB skips its
 /// range check. `None` means "take the general path", never "invalid".
 #[inline(always)]
-fn scan_simple_number(buf: &[u8], start: usize) -> Option<usize> {
+pub(crate) fn scan_simple_number(buf: &[u8], start: usize) -> Option<usize> {
     let len = buf.len();
     let mut i = start;
     if i < len && buf[i] == b'-' {
@@ -388,13 +388,17 @@ fn scan_boolean(buf: &[u8], i: usize) -> Result<usize, String> {
 }
 
 /// Mirrors 1.8's `walkFields` (`scanTo` for the key, `scanFieldValue` for
-/// the value), calling `f` with each key's length until it returns false.
+/// the value), calling `f` with each key and value until it returns false.
+/// This is also how 1.x's field iterator splits a field set for storage.
 ///
 /// `scanFields` and `walkFields` split a field set differently when it holds
 /// a backslash or a quote (`f="x"=1,r`, or a key ending in `\`), and 1.8
 /// rejects the line when `walkFields` finds a key with no value after it:
 /// `invalid value: field-key=<rest>`.
-pub(crate) fn walk_fields(fields: &[u8], mut f: impl FnMut(usize) -> bool) -> Result<(), String> {
+pub(crate) fn walk_fields(
+    fields: &[u8],
+    mut f: impl FnMut(&[u8], &[u8]) -> bool,
+) -> Result<(), String> {
     let mut buf = fields;
     while !buf.is_empty() {
         // Key: up to the first '=' not preceded by a backslash.
@@ -409,9 +413,7 @@ pub(crate) fn walk_fields(fields: &[u8], mut f: impl FnMut(usize) -> bool) -> Re
                 String::from_utf8_lossy(&buf[..k])
             ));
         }
-        if !f(k) {
-            return Ok(());
-        }
+        let key = &buf[..k];
         buf = &buf[k + 1..];
         // Value: up to the first unquoted comma; only \" and \\ are escapes.
         let mut v = 0;
@@ -427,6 +429,9 @@ pub(crate) fn walk_fields(fields: &[u8], mut f: impl FnMut(usize) -> bool) -> Re
                 break;
             }
             v += 1;
+        }
+        if !f(key, &buf[..v]) {
+            return Ok(());
         }
         buf = buf.get(v + 1..).unwrap_or(&[]);
     }

@@ -11,7 +11,7 @@ use super::ScanOptions;
 use super::fields::{parse_i64, scan_fields, skip_whitespace, walk_fields};
 
 /// InfluxDB's `MaxKeyLength`: the series key (measurement + tags) limit.
-const MAX_KEY_LENGTH: usize = 65535;
+pub(crate) const MAX_KEY_LENGTH: usize = 65535;
 /// `MinNanoTime`/`MaxNanoTime` of InfluxDB's `models/time.go`.
 const MIN_NANO_TIME: i64 = i64::MIN + 2;
 const MAX_NANO_TIME: i64 = i64::MAX - 1;
@@ -20,6 +20,10 @@ const MAX_NANO_TIME: i64 = i64::MAX - 1;
 pub(crate) struct Point {
     /// The line carries its own timestamp.
     pub has_timestamp: bool,
+    /// End of the measurement name.
+    pub name_end: usize,
+    /// The field set's range in the line.
+    pub fields: (usize, usize),
 }
 
 /// Validates one line (leading whitespace and terminator already removed).
@@ -30,7 +34,7 @@ pub(crate) fn parse_point(
     opts: &ScanOptions,
     tags: &mut Vec<(usize, usize)>,
 ) -> Result<Point, String> {
-    let key_end = scan_key(buf, tags)?;
+    let (name_end, key_end) = scan_key(buf, tags)?;
     if key_end > MAX_KEY_LENGTH {
         return Err(format!(
             "max key length exceeded: {key_end} > {MAX_KEY_LENGTH}"
@@ -47,8 +51,8 @@ pub(crate) fn parse_point(
     let field_bytes = &buf[fields.start..fields.end];
     if fields.needs_walk || key_end + 4 + field_bytes.len() > MAX_KEY_LENGTH {
         let mut too_long = None;
-        walk_fields(field_bytes, |k| {
-            let size = key_end + 4 + k;
+        walk_fields(field_bytes, |k, _| {
+            let size = key_end + 4 + k.len();
             if size > MAX_KEY_LENGTH {
                 too_long = Some(size);
                 return false;
@@ -67,7 +71,11 @@ pub(crate) fn parse_point(
         // Deliberate deviation, see `scan_fields`.
         return Err("invalid field format".into());
     }
-    Ok(Point { has_timestamp })
+    Ok(Point {
+        has_timestamp,
+        name_end,
+        fields: (fields.start, fields.end),
+    })
 }
 
 /// Bytes that can end a name token: `,` ` ` `=`.
@@ -90,8 +98,10 @@ fn skip_plain(buf: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Mirrors `scanKey`: returns the index of the space ending the series key.
-fn scan_key(buf: &[u8], tags: &mut Vec<(usize, usize)>) -> Result<usize, String> {
+/// Mirrors `scanKey`: returns the end of the measurement name and the index
+/// of the space ending the series key. `tags` ends up holding the tag keys.
+fn scan_key(buf: &[u8], tags: &mut Vec<(usize, usize)>) -> Result<(usize, usize), String> {
+    tags.clear();
     let len = buf.len();
     if len == 0 || buf[0] == b',' {
         return Err("missing measurement".into());
@@ -109,12 +119,12 @@ fn scan_key(buf: &[u8], tags: &mut Vec<(usize, usize)>) -> Result<usize, String>
         }
         match buf[i] {
             b',' => break,
-            b' ' => return Ok(i),
+            b' ' => return Ok((i, i)),
             _ => {}
         }
     }
 
-    tags.clear();
+    let name_end = i;
     i += 1;
     loop {
         // Tag key: non-empty, ends at an unescaped '='.
@@ -165,14 +175,14 @@ fn scan_key(buf: &[u8], tags: &mut Vec<(usize, usize)>) -> Result<usize, String>
     if has_duplicate_keys(buf, tags) {
         return Err("duplicate tags".into());
     }
-    Ok(i)
+    Ok((name_end, i))
 }
 
 /// InfluxDB checks adjacent keys when the tags arrive sorted and sorts them
 /// otherwise; either way any two equal raw (still escaped) keys are a
 /// "duplicate tags" error. Senders almost always sort, so the common case is
 /// one linear pass.
-fn has_duplicate_keys(buf: &[u8], tags: &mut [(usize, usize)]) -> bool {
+pub(crate) fn has_duplicate_keys(buf: &[u8], tags: &mut [(usize, usize)]) -> bool {
     let key = |t: (usize, usize)| &buf[t.0..t.1];
     let mut sorted = true;
     for w in tags.windows(2) {
@@ -266,10 +276,7 @@ fn scan_time(buf: &[u8], i: usize, opts: &ScanOptions) -> Result<bool, String> {
         };
         return Err(format!("strconv.ParseInt: parsing \"{s}\": {why}"));
     };
-    let in_range = ts
-        .checked_mul(opts.precision.nanos_per_unit())
-        .is_some_and(|ns| (MIN_NANO_TIME..=MAX_NANO_TIME).contains(&ns));
-    if !in_range {
+    if !time_in_range(ts, opts) {
         return Err(format!(
             "time outside range {MIN_NANO_TIME} - {MAX_NANO_TIME}"
         ));
@@ -279,4 +286,11 @@ fn scan_time(buf: &[u8], i: usize, opts: &ScanOptions) -> Result<bool, String> {
         return Err("point is invalid".into());
     }
     Ok(true)
+}
+
+/// Whether `ts`, in the request's precision, lies in InfluxDB's time range.
+#[inline]
+pub(crate) fn time_in_range(ts: i64, opts: &ScanOptions) -> bool {
+    ts.checked_mul(opts.precision.nanos_per_unit())
+        .is_some_and(|ns| (MIN_NANO_TIME..=MAX_NANO_TIME).contains(&ns))
 }

@@ -20,6 +20,11 @@
 //!   lines containing `"` or `\`), validate each with the rules of 1.8's
 //!   `models/points.go` (`line.rs` for key/tags/time, `fields.rs` for the
 //!   field set), and return a [`ScanOutput`].
+//! - Before that, each line is offered to a fast path (`fast.rs`) that
+//!   accepts only the common shape (plain names, numeric/boolean fields, an
+//!   explicit timestamp, no quotes or escapes) in one word-at-a-time pass
+//!   and otherwise defers to the general validator; differential tests keep
+//!   the two in agreement.
 //! - The output body is the input `Bytes` itself when nothing must change
 //!   (the usual Telegraf batch: all valid, all timestamped, `\n`-terminated).
 //!   Otherwise the good lines are copied once into a new buffer, with
@@ -39,9 +44,19 @@
 //! int64 overflow text, `time outside range …` after applying the request
 //! precision, `point is invalid` for trailing junk), the 65535-byte key
 //! limit, leading whitespace/NUL, `#` comments, blank lines, and newlines
-//! inside quoted strings. Like 1.x, duplicate *field* names, `time` as a key
-//! and non-ASCII (even non-UTF-8) names are accepted by the parser: they are
-//! storage-level matters (1.x's shard drops a `time` field later).
+//! inside quoted strings. Non-ASCII (even non-UTF-8) names are accepted.
+//!
+//! Also mirrored, from 1.x's *storage* layer (`storage.rs`, texts confirmed
+//! against `influxd` 1.6): a `time` tag, or a line whose only fields are
+//! named `time`, is dropped (`partial write: invalid tag key: …`/`invalid
+//! field name: … dropped=N`, other lines kept; a `time` field next to
+//! others is left for the node to strip); a field given two types within
+//! one body (`m f=1i,f=2`, or `m f=1i` and `m f=1.5`) rejects the whole
+//! body with `field type conflict`. A duplicate field of the same type is
+//! accepted, as in 1.x. The gateway is stricter than a node here: 1.x keeps
+//! field types per shard, so two lines far apart in time (different shard
+//! groups) do not conflict on the node, but do at the gateway. Conflicts
+//! with data already stored cannot be seen at the door.
 //!
 //! Different on purpose:
 //! - `\r` ending a line is dropped instead of failing the line (1.x/2.x say
@@ -62,13 +77,19 @@
 
 mod body;
 mod error;
+mod fast;
 mod fields;
 mod line;
 mod precision;
 mod scan;
+mod storage;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_fast;
+#[cfg(test)]
+mod tests_storage;
 #[cfg(test)]
 mod tests_vectors;
 

@@ -8,11 +8,16 @@
 //! into one new buffer, appending the gateway's timestamp where a line has
 //! none.
 
+use std::collections::HashMap;
+
 use bytes::{Bytes, BytesMut};
 
 use super::error::LineError;
+use super::fast::fast_line;
 use super::fields::skip_whitespace;
-use super::line::parse_point;
+use super::fields::walk_fields;
+use super::line::{Point, parse_point};
+use super::storage::{Drop, FieldType, TypeTracker, hash_bytes, unescape_measurement, value_type};
 use super::{MAX_STORED_ERRORS, ScanOptions};
 
 /// The result of scanning one write body.
@@ -30,6 +35,15 @@ pub struct ScanOutput {
     pub errors: Vec<LineError>,
     /// Number of rejected lines (all of them, not only the stored ones).
     pub bad_lines: usize,
+    /// Valid lines a 1.x shard drops (`time` tag, or only `time` fields);
+    /// not in `body`, not counted in `points`.
+    pub dropped: usize,
+    /// The shard's reason for the drops: the first tag drop, else the first
+    /// field drop (1.x checks every tag first).
+    pub drop_reason: Option<String>,
+    /// Some field has two types in this body (1.x: `field type conflict`,
+    /// nothing written). `body` is then empty and `points` 0.
+    pub type_conflict: bool,
 }
 
 /// Scans `input` with the default options (nanosecond precision, unsigned
@@ -41,6 +55,17 @@ pub fn scan(input: Bytes, now: i64) -> ScanOutput {
 /// Scans `input`; `now` is the request's receive time already converted to
 /// `opts.precision` (take it once per request).
 pub fn scan_with(input: Bytes, now: i64, opts: &ScanOptions) -> ScanOutput {
+    scan_inner(input, now, opts, true)
+}
+
+/// [`scan_with`] without the fast path: the reference the differential
+/// tests compare against.
+#[cfg(test)]
+pub(crate) fn scan_general_only(input: Bytes, now: i64, opts: &ScanOptions) -> ScanOutput {
+    scan_inner(input, now, opts, false)
+}
+
+fn scan_inner(input: Bytes, now: i64, opts: &ScanOptions, fast: bool) -> ScanOutput {
     let buf: &[u8] = &input;
     let len = buf.len();
     // " <now>" is the same for every line; format it once.
@@ -49,6 +74,9 @@ pub fn scan_with(input: Bytes, now: i64, opts: &ScanOptions) -> ScanOutput {
     // None while the input can still be returned as-is.
     let mut rebuilt: Option<BytesMut> = None;
     let mut tags: Vec<(usize, usize)> = Vec::new();
+    let mut types = TypeTracker::new();
+    let mut name = Vec::new();
+    let mut drops: [Option<String>; 2] = [None, None];
 
     let mut pos = 0;
     // Position of the next '"' or '\\' at or after `pos` (len if none):
@@ -56,6 +84,23 @@ pub fn scan_with(input: Bytes, now: i64, opts: &ScanOptions) -> ScanOutput {
     // once rather than per line.
     let mut next_special = memchr::memchr2(b'"', b'\\', buf).unwrap_or(len);
     while pos < len {
+        // The common line (see `fast.rs`): valid, timestamped, plain; it
+        // ends at its first newline and is copied as it is.
+        if let Some(end) = fast
+            .then(|| fast_line(buf, pos, opts, &mut tags, &mut types))
+            .flatten()
+        {
+            out.points += 1;
+            if rebuilt.is_none() && end == len {
+                rebuilt = Some(start_rebuild(buf, pos));
+            }
+            if let Some(b) = rebuilt.as_mut() {
+                b.extend_from_slice(&buf[pos..end]);
+                b.extend_from_slice(b"\n");
+            }
+            pos = end + 1;
+            continue;
+        }
         if next_special < pos {
             next_special = memchr::memchr2(b'"', b'\\', &buf[pos..]).map_or(len, |o| pos + o);
         }
@@ -83,8 +128,20 @@ pub fn scan_with(input: Bytes, now: i64, opts: &ScanOptions) -> ScanOutput {
             continue;
         }
 
-        match parse_point(&buf[start..end], opts, &mut tags) {
+        let line = &buf[start..end];
+        match parse_point(line, opts, &mut tags) {
             Ok(point) => {
+                if let Some(drop) = storage_drop(line, &point, &tags, &mut types, &mut name) {
+                    out.dropped += 1;
+                    let first = &mut drops[drop as usize];
+                    if first.is_none() {
+                        *first = Some(drop.reason(&line[..point.name_end]));
+                    }
+                    if rebuilt.is_none() {
+                        rebuilt = Some(start_rebuild(buf, block_start));
+                    }
+                    continue;
+                }
                 out.points += 1;
                 let terminated = line_end < len;
                 if rebuilt.is_none() && (!point.has_timestamp || had_cr || !terminated) {
@@ -116,6 +173,8 @@ pub fn scan_with(input: Bytes, now: i64, opts: &ScanOptions) -> ScanOutput {
         }
     }
 
+    let [tag_drop, field_drop] = drops;
+    out.drop_reason = tag_drop.or(field_drop);
     out.body = if out.points == 0 {
         Bytes::new()
     } else {
@@ -124,7 +183,72 @@ pub fn scan_with(input: Bytes, now: i64, opts: &ScanOptions) -> ScanOutput {
             None => input,
         }
     };
+    if types.suspect && has_type_conflict(&out.body, opts) {
+        out.type_conflict = true;
+        out.body = Bytes::new();
+        out.points = 0;
+    }
     out
+}
+
+/// The 1.x storage rules for a valid line (see `storage.rs`): whether a
+/// shard drops it; otherwise its field types are recorded in `types`.
+fn storage_drop(
+    line: &[u8],
+    point: &Point,
+    tags: &[(usize, usize)],
+    types: &mut TypeTracker,
+    name: &mut Vec<u8>,
+) -> Option<Drop> {
+    if tags.iter().any(|&(a, b)| &line[a..b] == b"time") {
+        return Some(Drop::TimeTag);
+    }
+    let raw = &line[..point.name_end];
+    let m = if raw.contains(&b'\\') {
+        unescape_measurement(raw, name);
+        hash_bytes(name, 0)
+    } else {
+        hash_bytes(raw, 0)
+    };
+    let mut kept = false;
+    // Valid lines always walk cleanly; an error cannot happen here.
+    let _ = walk_fields(&line[point.fields.0..point.fields.1], |k, v| {
+        if k != b"time" {
+            kept = true;
+            types.add(m, k, value_type(v));
+        }
+        true
+    });
+    (!kept).then_some(Drop::TimeField)
+}
+
+/// The exact check behind a [`TypeTracker`] suspicion: does some
+/// (measurement, field) of the (all-valid) `body` have two types?
+fn has_type_conflict(body: &[u8], opts: &ScanOptions) -> bool {
+    let mut seen: HashMap<(Vec<u8>, Vec<u8>), FieldType> = HashMap::new();
+    let mut tags = Vec::new();
+    let mut name = Vec::new();
+    let mut conflict = false;
+    let mut pos = 0;
+    while pos < body.len() && !conflict {
+        let special = memchr::memchr2(b'"', b'\\', &body[pos..]).map_or(body.len(), |o| pos + o);
+        let (end, next) = find_line_end(body, pos, special);
+        let line = &body[skip_whitespace(body, pos).min(end)..end];
+        pos = next;
+        let Ok(point) = parse_point(line, opts, &mut tags) else {
+            continue;
+        };
+        unescape_measurement(&line[..point.name_end], &mut name);
+        let _ = walk_fields(&line[point.fields.0..point.fields.1], |k, v| {
+            if k != b"time" {
+                let ty = value_type(v);
+                let known = *seen.entry((name.clone(), k.to_vec())).or_insert(ty);
+                conflict |= known != ty;
+            }
+            !conflict
+        });
+    }
+    conflict
 }
 
 /// Starts a rebuilt body with everything before `upto` (lines already known

@@ -389,11 +389,10 @@ fn max_key_length() {
 
 #[test]
 fn accepted_like_influxdb_1x() {
-    // The 1.x parser accepts these; storage deals with them (or not) later.
+    // The 1.x parser accepts these (`time` keys are a storage matter, see
+    // `tests_storage.rs`).
     assert_ok(&[
         "cpu value=1,value=2",
-        "cpu time=1",
-        "cpu,time=x value=1",
         "température,hôte=serveur01 valeur=1 1",
         "cpu value=1 ",
         "cpu value=\"x\"\t",

@@ -1,0 +1,240 @@
+//! Differential tests: the fast path (`fast.rs`) against the general path.
+//!
+//! The fast path may only ever say "valid, timestamped, ends here" when the
+//! general path says the same; everything else must fall through. These
+//! tests compare whole scans with and without the fast path on generated
+//! bodies built from the bytes that matter to the grammar, and on the
+//! committed fuzz corpus.
+
+use bytes::Bytes;
+use proptest::prelude::*;
+
+use super::fast::fast_line;
+use super::scan::{ScanOutput, scan_general_only};
+use super::storage::TypeTracker;
+use super::{Precision, ScanOptions, scan_with};
+
+const NOW: i64 = 1_700_000_000;
+
+fn options() -> [ScanOptions; 3] {
+    [
+        ScanOptions::default(),
+        ScanOptions::v1(Precision::Second),
+        ScanOptions::v2(Precision::Hour),
+    ]
+}
+
+fn assert_same(input: &[u8], opts: &ScanOptions) {
+    let fast: ScanOutput = scan_with(Bytes::copy_from_slice(input), NOW, opts);
+    let slow = scan_general_only(Bytes::copy_from_slice(input), NOW, opts);
+    let shown = String::from_utf8_lossy(input);
+    assert_eq!(fast.body, slow.body, "body of {shown:?}");
+    assert_eq!(fast.points, slow.points, "points of {shown:?}");
+    assert_eq!(fast.bad_lines, slow.bad_lines, "bad lines of {shown:?}");
+    assert_eq!(fast.errors, slow.errors, "errors of {shown:?}");
+}
+
+/// Grammar-relevant pieces; random concatenations hit the fast path's
+/// edges (escapes, quotes, CR, whitespace, long numbers, duplicate tags).
+const PIECES: &[&str] = &[
+    "cpu",
+    "m",
+    "host",
+    "a",
+    "b",
+    "time",
+    "t",
+    "T",
+    "true",
+    "False",
+    "fa",
+    ",",
+    ",",
+    " ",
+    " ",
+    "=",
+    "=",
+    "1",
+    "0",
+    "-",
+    ".",
+    "5i",
+    "1u",
+    "i",
+    "e3",
+    "\"",
+    "\\",
+    "\n",
+    "\n",
+    "\r",
+    "\t",
+    "\0",
+    "#",
+    "é",
+    "us-west",
+    "a/b",
+    "1.5",
+    "-2",
+    "1700000000",
+    "1700000000000000000",
+    "-1700000000000000000",
+    "9223372036854775807",
+    "99999999999999999999",
+    "12345678",
+    "0000000000000000001",
+    "1234567890123456789012",
+    "h=x",
+    " v=1 ",
+    ",t=1",
+    " f=t ",
+];
+
+fn body() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(proptest::sample::select(PIECES), 0..40)
+        .prop_map(|p| p.concat().into_bytes())
+}
+
+/// A well-formed fast-path line with optional twists, so the fast path is
+/// taken often (random concatenations mostly miss it).
+fn line() -> impl Strategy<Value = String> {
+    (
+        "[a-z]{1,6}",
+        proptest::collection::vec(("[a-z]{1,4}", "[a-z0-9.-]{1,6}"), 0..4),
+        proptest::collection::vec(
+            (
+                "[a-z_]{1,5}",
+                prop_oneof![
+                    "-?[0-9]{1,20}(\\.[0-9]{1,6})?",
+                    "-?[0-9]{1,20}i",
+                    "(t|T|true|TRUE|True|f|F|false|FALSE|False|tRue)"
+                ],
+            ),
+            1..4,
+        ),
+        prop_oneof![
+            Just(String::new()),
+            "-?[0-9]{1,21}",
+            " [0-9]{1,3}",
+            "[0-9]{1,3} ",
+            "[0-9]{1,3}\r"
+        ],
+    )
+        .prop_map(|(m, tags, fields, ts)| {
+            let mut s = m;
+            for (k, v) in tags {
+                s.push_str(&format!(",{k}={v}"));
+            }
+            let f: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            s.push(' ');
+            s.push_str(&f.join(","));
+            if !ts.is_empty() {
+                s.push(' ');
+                s.push_str(&ts);
+            }
+            s
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bodies_scan_the_same_with_and_without_the_fast_path(input in body()) {
+        for opts in options() {
+            assert_same(&input, &opts);
+        }
+    }
+
+    #[test]
+    fn telegraf_like_bodies_scan_the_same(
+        lines in proptest::collection::vec(line(), 1..6),
+        terminated in any::<bool>(),
+    ) {
+        let mut input = lines.join("\n");
+        if terminated {
+            input.push('\n');
+        }
+        for opts in options() {
+            assert_same(input.as_bytes(), &opts);
+        }
+    }
+}
+
+#[test]
+fn fast_path_takes_the_common_line() {
+    let line = b"cpu,host=server01,region=us-west usage=0.5,n=42i,ok=true 1700000000000000000\n";
+    let mut tags = Vec::new();
+    let end = fast_line(
+        line,
+        0,
+        &ScanOptions::default(),
+        &mut tags,
+        &mut TypeTracker::new(),
+    );
+    assert_eq!(end, Some(line.len() - 1));
+    // Unterminated at the end of a body.
+    let end = fast_line(
+        &line[..line.len() - 1],
+        0,
+        &ScanOptions::default(),
+        &mut tags,
+        &mut TypeTracker::new(),
+    );
+    assert_eq!(end, Some(line.len() - 1));
+}
+
+#[test]
+fn fast_path_declines_what_it_does_not_handle() {
+    let opts = ScanOptions::default();
+    let mut tags = Vec::new();
+    for line in [
+        "cpu v=1",                        // no timestamp
+        "cpu v=1 5\r\n",                  // CR
+        "cpu,a=1,a=2 v=1 5\n",            // duplicate tags
+        "cpu s=\"x\" 5\n",                // string
+        "c\\ pu v=1 5\n",                 // escape
+        " cpu v=1 5\n",                   // leading whitespace
+        "cpu v=1e3 5\n",                  // exponent
+        "cpu v=1 12345678901234567890\n", // 20 digits
+        "cpu v=1 99999999999\n",          // fine in ns …
+    ] {
+        let got = fast_line(
+            line.as_bytes(),
+            0,
+            &opts,
+            &mut tags,
+            &mut TypeTracker::new(),
+        );
+        if line.starts_with("cpu v=1 9999") {
+            assert!(got.is_some(), "{line:?}");
+            // … but out of range in hours.
+            let hours = ScanOptions::v2(Precision::Hour);
+            assert_eq!(
+                fast_line(
+                    line.as_bytes(),
+                    0,
+                    &hours,
+                    &mut tags,
+                    &mut TypeTracker::new()
+                ),
+                None
+            );
+        } else {
+            assert_eq!(got, None, "{line:?}");
+        }
+    }
+}
+
+#[test]
+fn fuzz_corpus_scans_the_same_with_and_without_the_fast_path() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/lineproto");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        for opts in options() {
+            assert_same(&data, &opts);
+        }
+        n += 1;
+    }
+    assert!(n >= 5);
+}
