@@ -9,6 +9,7 @@
 #   EXTRA_YAML='queue:\n  fsync: never\n'  changes config keys (named in the output)
 #   BEFORE_BIN=path/to/older/inmate         also measures an older build (plain bodies)
 #   FANOUT_JSON=out.json                    keeps every figure as JSON
+#   INMATE_BIN=path                         measures that binary instead of building
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-20}; CONNS=${2:-16}; LINES=${3:-5000}; RUNS=${4:-5}
@@ -16,8 +17,10 @@ DUR=${1:-20}; CONNS=${2:-16}; LINES=${3:-5000}; RUNS=${4:-5}
 source scripts/lib.sh
 command -v nginx >/dev/null || { echo "needs nginx (apt-get install -y nginx-light)"; exit 1; }
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install -y wrk)"; exit 1; }
-cargo build --release --quiet
-BIN="$(release_bin inmate)"
+if [ -z "${INMATE_BIN:-}" ]; then
+  cargo build --release --quiet
+fi
+BIN="${INMATE_BIN:-$(release_bin inmate)}"
 work=$(mktemp -d "${TMPDIR:-/tmp}/inmate-bench.XXXXXX")
 cleanup() {
   [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true

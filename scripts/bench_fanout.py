@@ -43,14 +43,22 @@ def free_port():
 
 
 def telegraf_batch(lines):
-    """Timestamped Telegraf-like cpu lines (~124 bytes each)."""
+    """Timestamped Telegraf-like cpu lines (~128 bytes each) with varying
+    values (a fixed pseudo-random sequence), so gzip sees a realistic ratio
+    (~6-8x at level 6) rather than a repetitive one."""
     out = []
     ts = 1_700_000_000_000_000_000
+    x = 12345
     for i in range(lines):
+        vals = []
+        for _ in range(4):
+            x = (x * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+            vals.append(x >> 11)
         out.append(
-            "cpu,host=server%02d,region=us-west,cpu=cpu%d usage_user=%d.5,"
-            "usage_system=0.25,usage_idle=99.1,usage_iowait=%di %d"
-            % (i % 50, i % 8, i % 100, i % 7, ts + i * 1000)
+            "cpu,host=server%02d,region=us-west,cpu=cpu%d usage_user=%.3f,"
+            "usage_system=%.3f,usage_idle=%.3f,usage_iowait=%di %d"
+            % (i % 50, i % 8, vals[0] % 10_000_000 / 1e5, vals[1] % 10_000_000 / 1e5,
+               vals[2] % 10_000_000 / 1e5, vals[3] % 1000, ts + i * 1_000_003 + vals[3] % 1000)
         )
     return ("\n".join(out) + "\n").encode()
 
