@@ -295,3 +295,19 @@ async fn a_failed_dead_letter_write_keeps_the_record_queued_until_it_succeeds() 
         assert!(body.contains(l.as_str()), "{l:?} kept in {body:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_to_a_write_is_not_stored_and_is_retried() {
+    let (stub, gw, _dir) = setup().await;
+    // Something that is not InfluxDB answers 200 with a page; only a 204
+    // means the node stored the write.
+    stub.script(WRITE, Canned::status(200).body("<html>welcome</html>"));
+    let lines = batch("lying", 3);
+    write(&gw, &lines).await;
+    assert_stored_once(&stub, &lines).await;
+    assert_eq!(
+        stub.count(WRITE),
+        2,
+        "the write was sent again after the 200"
+    );
+}

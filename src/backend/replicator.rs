@@ -64,9 +64,15 @@ pub enum Verdict {
 }
 
 /// Classifies a node's HTTP status for a write (reference §5).
+///
+/// Only 204 counts as stored: InfluxDB (1.x and 2.x) answers every
+/// successful write with 204, so a 200 or any other 2xx comes from
+/// something that is not InfluxDB (a misrouted proxy, a captive page) and
+/// is retried, never counted.
 pub fn classify(status: StatusCode, body: &str) -> Verdict {
     match status.as_u16() {
-        200..=299 => Verdict::Done,
+        204 => Verdict::Done,
+        200..=299 => Verdict::Retry,
         408 | 429 => Verdict::Retry,
         413 => Verdict::Split,
         // A missing retention policy will not appear by retrying.
@@ -492,6 +498,8 @@ mod tests {
     fn write_outcomes_follow_the_reference_table() {
         let s = |c| StatusCode::from_u16(c).unwrap();
         assert_eq!(classify(s(204), ""), Verdict::Done);
+        assert_eq!(classify(s(200), "<html>"), Verdict::Retry);
+        assert_eq!(classify(s(202), ""), Verdict::Retry);
         assert_eq!(classify(s(500), "timeout"), Verdict::Retry);
         assert_eq!(classify(s(503), ""), Verdict::Retry);
         assert_eq!(classify(s(429), ""), Verdict::Retry);
