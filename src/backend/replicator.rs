@@ -214,6 +214,7 @@ impl Replicator {
                 gzipped,
             };
             let mut retry_after = None;
+            let sent = crate::metrics::send_started();
             let verdict = match client::build(&node.config, &out) {
                 Err(e) => {
                     self.dead_letter(group, 0, &e.to_string());
@@ -226,6 +227,7 @@ impl Replicator {
                     _ = stop.changed() => return None,
                 } {
                     Err(e) => {
+                        crate::metrics::delivery_error(node.name(), &e, sent);
                         let msg = e.to_string();
                         if node.health.failure(&msg) {
                             tracing::warn!(node = %node.name(), error = %msg, "node is down");
@@ -234,6 +236,7 @@ impl Replicator {
                     }
                     Ok(resp) => {
                         let status = resp.status();
+                        crate::metrics::delivery_answer(node.name(), status, sent, group);
                         retry_after = resp
                             .headers()
                             .get(http::header::RETRY_AFTER)
@@ -286,6 +289,7 @@ impl Replicator {
                 return Some(verdict);
             }
             failures += 1;
+            crate::metrics::retry(node.name());
             if failures == self.retry_count.max(1) {
                 tracing::warn!(node = %node.name(), failures, seq = group[0].0,
                     "delivery keeps failing; the data stays queued in the log");
@@ -303,6 +307,7 @@ impl Replicator {
 
     fn dead_letter(&self, group: &[(u64, Record)], status: u16, error: &str) {
         let name = self.node.name();
+        crate::metrics::dead_lettered(name, group.len());
         tracing::error!(node = %name, status, error = %error.trim(), records = group.len(),
             first_seq = group[0].0, file = %self.dead.path().display(), "node rejected records; dead-lettered");
         for (seq, rec) in group {

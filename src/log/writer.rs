@@ -138,9 +138,7 @@ impl Writer {
 
     fn sync_if_dirty(&mut self) -> Result<(), LogError> {
         if self.dirty {
-            self.file
-                .sync_data()
-                .map_err(|e| LogError::io("fsync", &self.path, e))?;
+            crate::metrics::fsync(&self.file).map_err(|e| LogError::io("fsync", &self.path, e))?;
             self.dirty = false;
         }
         Ok(())
@@ -226,6 +224,7 @@ impl Writer {
     }
 
     fn write_buf(&mut self) -> Result<(), LogError> {
+        let _timer = crate::metrics::log_append_timer();
         if self.needs_truncate {
             self.rollback()?;
         }
@@ -234,10 +233,9 @@ impl Writer {
             .write_all_at(&self.buf, self.seg_len)
             .map_err(|e| LogError::io("write", &self.path, e));
         let synced = written.and_then(|()| match self.shared.opts.fsync {
-            FsyncPolicy::Always => self
-                .file
-                .sync_data()
-                .map_err(|e| LogError::io("fsync", &self.path, e)),
+            FsyncPolicy::Always => {
+                crate::metrics::fsync(&self.file).map_err(|e| LogError::io("fsync", &self.path, e))
+            }
             FsyncPolicy::Interval(_) | FsyncPolicy::Never => {
                 self.dirty = true;
                 Ok(())
