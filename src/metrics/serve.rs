@@ -46,7 +46,7 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
 /// for every attached gateway; runs until the task is dropped.
 pub async fn serve_metrics(listener: TcpListener) {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(addr = %addr, "metrics listening");
+        tracing::info!(addr = %addr, "metrics endpoint bound");
     }
     loop {
         let stream = match listener.accept().await {
