@@ -8,9 +8,8 @@
 //! `metrics` (the facade's handle types) with `metrics-exporter-prometheus`
 //! (the registry and the text encoder), rather than `prometheus-client`:
 //! the exporter writes the classic Prometheus text format that `promtool
-//! check metrics` and every scraper read (prometheus-client writes
-//! OpenMetrics, with `info` types and `# EOF` the classic parser refuses),
-//! and its per-event cost is low: a counter is one atomic add, a histogram
+//! check metrics` and every scraper read (prometheus-client writes only
+//! OpenMetrics text), and its per-event cost is low: a counter is one atomic add, a histogram
 //! observation one lock-free push, folded into buckets at scrape time (and
 //! every few seconds by an upkeep thread, so memory stays bounded without
 //! scrapes). The facade's *global* recorder is not installed: the registry
