@@ -30,6 +30,33 @@ ensure_influxdb() {
     command -v influxd >/dev/null 2>&1
 }
 
+# Installs Debian's `prometheus` package (the server and `promtool`) when
+# either is missing: the metrics tests scrape the gateway with a real
+# Prometheus and check the exposition, dashboard and alert rules with it.
+ensure_prometheus() {
+    if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "error: 'prometheus'/'promtool' is not installed." >&2
+        echo "       Install it with: sudo apt-get install prometheus" >&2
+        return 1
+    fi
+    echo "==> installing Prometheus (apt: prometheus)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq prometheus >/dev/null
+    # The package may start a system service on :9090; the tests run their
+    # own servers on free ports, so stop it if it came up.
+    if command -v systemctl >/dev/null 2>&1; then
+        systemctl stop prometheus >/dev/null 2>&1 || true
+    fi
+    if command -v service >/dev/null 2>&1; then
+        service prometheus stop >/dev/null 2>&1 || true
+    fi
+    command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1
+}
+
 # Creates .venv with the Python InfluxDB clients (for the client
 # compatibility tests) and exports INMATE_PYTHON. Best effort: without
 # Python or pip access the Rust tests still run.

@@ -3,8 +3,9 @@
 #
 #   bash scripts/test.sh [extra cargo test args]
 #
-# The integration tests start real InfluxDB 1.x servers (`influxd`) and the
-# Python InfluxDB clients, so both are set up first.
+# The integration tests start real InfluxDB 1.x servers (`influxd`), a real
+# Prometheus (metrics tests) and the Python InfluxDB clients, so all are set
+# up first.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,6 +14,7 @@ cd "$ROOT"
 source scripts/lib.sh
 
 ensure_influxdb
+ensure_prometheus
 ensure_python_clients
 
 cargo build --all-targets

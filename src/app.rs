@@ -1,24 +1,33 @@
-//! Process-level glue for the binary: logging setup, binding the listener,
+//! Process-level glue for the binary: logging setup, binding the listeners
+//! (the gateway's, and the metrics one when `metrics_bind` is set),
 //! and turning SIGINT/SIGTERM into the server's shutdown future.
 //!
 //! Kept in the library so `src/main.rs` stays a thin CLI parser.
 
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use crate::server::{self, ServerError};
 
-/// Installs the JSON log subscriber. `RUST_LOG` overrides the config's level.
-pub fn init_logging(level: &str) {
+/// Installs the log subscriber per `log_format` (`auto`: text on a terminal,
+/// JSON otherwise). `RUST_LOG` overrides the config's level.
+pub fn init_logging(level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_current_span(false)
-        .with_writer(std::io::stdout)
-        .try_init();
+        .with_writer(std::io::stdout);
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::IsTerminal::is_terminal(&std::io::stdout()),
+    };
+    let _ = if json {
+        fmt.json().with_current_span(false).try_init()
+    } else {
+        fmt.try_init()
+    };
 }
 
 /// Resolves on the first SIGINT or SIGTERM.
@@ -50,5 +59,11 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let listener = TcpListener::bind(config.listen_addr())
         .await
         .map_err(ServerError::Listener)?;
+    if let Some(addr) = &config.metrics_bind {
+        let metrics = TcpListener::bind(addr.as_str())
+            .await
+            .map_err(ServerError::Listener)?;
+        tokio::spawn(crate::metrics::serve_metrics(metrics));
+    }
     server::serve(listener, config, shutdown_signal()).await
 }

@@ -16,6 +16,7 @@
 //! - [`query`]: the InfluxQL tokenizer/classifier.
 //! - [`backend`]: per-node HTTP clients, health, replicators.
 //! - [`server`]: HTTP routes, auth, the gateway entry point.
+//! - [`metrics`]: Prometheus `/metrics` (events where they happen, state at scrape).
 //! - [`redact`]: the one rule that masks secrets in logs and dead letters.
 
 pub mod app;
@@ -25,6 +26,7 @@ pub mod config;
 pub mod gzip;
 pub mod lineproto;
 pub mod log;
+pub mod metrics;
 pub mod query;
 pub mod record;
 pub mod redact;

@@ -45,7 +45,7 @@ fn main() -> ExitCode {
         print!("{}", config.redacted_yaml());
         return ExitCode::SUCCESS;
     }
-    inmate::app::init_logging(&config.log_level);
+    inmate::app::init_logging(&config.log_level, config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

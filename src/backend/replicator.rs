@@ -223,6 +223,7 @@ impl Replicator {
                 gzipped,
             };
             let mut retry_after = None;
+            let sent = crate::metrics::send_started();
             let verdict = match client::build(&node.config, &out) {
                 Err(e) => {
                     if !self.dead_letter(group, 0, &e.to_string(), stop).await {
@@ -237,6 +238,7 @@ impl Replicator {
                     _ = stop.changed() => return None,
                 } {
                     Err(e) => {
+                        crate::metrics::delivery_error(node.name(), &e, sent);
                         let msg = e.to_string();
                         if node.health.failure(&msg) {
                             tracing::warn!(node = %node.name(), error = %msg, "node is down");
@@ -245,6 +247,7 @@ impl Replicator {
                     }
                     Ok(resp) => {
                         let status = resp.status();
+                        crate::metrics::delivery_answer(node.name(), status, sent, group);
                         retry_after = resp
                             .headers()
                             .get(http::header::RETRY_AFTER)
@@ -305,6 +308,7 @@ impl Replicator {
                 return Some(verdict);
             }
             failures += 1;
+            crate::metrics::retry(node.name());
             if failures == self.retry_count.max(1) {
                 tracing::warn!(node = %node.name(), failures, seq = group[0].0,
                     "delivery keeps failing; the data stays queued in the log");
@@ -333,6 +337,7 @@ impl Replicator {
         stop: &mut watch::Receiver<bool>,
     ) -> bool {
         let name = self.node.name();
+        crate::metrics::dead_lettered(name, group.len());
         tracing::error!(node = %name, status, error = %crate::redact::influxql(error.trim()), records = group.len(),
             first_seq = group[0].0, file = %self.dead.path().display(), "node rejected records; dead-lettered");
         let error = crate::redact::influxql(error.trim());

@@ -144,8 +144,7 @@ impl Writer {
 
     fn sync_if_dirty(&mut self) -> Result<(), LogError> {
         if self.dirty {
-            self.file
-                .sync_data()
+            crate::metrics::fsync(|| self.file.sync_data())
                 .map_err(|e| LogError::io("fsync", &self.path, e))?;
             self.dirty = false;
         }
@@ -232,6 +231,7 @@ impl Writer {
     }
 
     fn write_buf(&mut self) -> Result<(), LogError> {
+        let _timer = crate::metrics::log_append_timer();
         if self.needs_truncate {
             self.rollback()?;
         }
@@ -240,9 +240,7 @@ impl Writer {
             .write_all_at(&self.buf, self.seg_len)
             .map_err(|e| LogError::io("write", &self.path, e));
         let synced = written.and_then(|()| match self.shared.opts.fsync {
-            FsyncPolicy::Always => self
-                .file
-                .sync_data()
+            FsyncPolicy::Always => crate::metrics::fsync(|| self.file.sync_data())
                 .map_err(|e| LogError::io("fsync", &self.path, e)),
             FsyncPolicy::Interval(_) | FsyncPolicy::Never => {
                 self.dirty = true;

@@ -169,6 +169,7 @@ pub async fn serve_with_clock(
         started: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         started_at: std::time::Instant::now(),
     });
+    crate::metrics::attach(&gw);
     let addr = listener.local_addr().map_err(ServerError::Listener)?;
     tracing::info!(addr = %addr, nodes = ?names, version = env!("CARGO_PKG_VERSION"), "listening");
 

@@ -109,6 +109,7 @@ async fn candidates(gw: &Gateway) -> Vec<(Arc<Node>, bool)> {
                 }
             })
         });
+        let _wait = crate::metrics::read_wait();
         let _ = futures_util::future::select_ok(waits).await;
         fresh = gw
             .nodes
@@ -169,6 +170,7 @@ pub async fn forward_read(
             client::build(&node.config, &out).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         match client::send(&gw.http, http_req, gw.config.query_timeout).await {
             Ok(resp) if !resp.status().is_server_error() => {
+                crate::metrics::read_served(stale);
                 return Ok(stream_back(resp, node.name(), stale));
             }
             Ok(resp) => {
@@ -187,6 +189,7 @@ pub async fn forward_read(
                 errors.push(msg);
             }
         }
+        crate::metrics::read_fallback(node.name());
     }
     last_5xx.ok_or_else(|| ApiError::NoNode(errors.join("; ")))
 }

@@ -64,6 +64,7 @@ pub async fn handle(
                 tracing::warn!(path, peer = %peer, authorization = %presented, "gateway token rejected");
                 let resp = ApiError::Unauthorized.render(flavor);
                 access_log(&method, &path, &query, resp.status(), start, peer);
+                crate::metrics::request(&method, &path, resp.status(), start);
                 return Ok(resp);
             }
             None
@@ -85,6 +86,7 @@ pub async fn handle(
         e.render(flavor)
     });
     access_log(&method, &path, &query, resp.status(), start, peer);
+    crate::metrics::request(&method, &path, resp.status(), start);
     Ok(resp)
 }
 
@@ -111,6 +113,7 @@ async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Response<Bod
         "/health" | "/api/v2/health" if is(&Method::GET) => Ok(status::health(gw)),
         "/ready" if is(&Method::GET) => Ok(status::ready(gw)),
         "/" if is(&Method::GET) => Ok(status::root()),
+        "/metrics" if is(&Method::GET) => Ok(crate::metrics::response(gw)),
         "/api/v2/delete" if is(&Method::POST) => mutate::http(gw, req, "/api/v2/delete").await,
         "/api/v2/buckets" | "/api/v2/bucket" if is(&Method::GET) => {
             read::proxy_as(gw, req, "/api/v2/buckets").await

@@ -137,6 +137,7 @@ pub async fn handle(
         Flavor::V2 => v2_target(&req.query, gw.config.write_consistency)?,
     };
     let raw = req.read_body(gw).await?;
+    crate::metrics::write_wire_bytes(raw.len());
     // The receive time, once per request, in the request's precision.
     let now = target.precision.from_unix_nanos(gw.clock.now_nanos());
     let encoding = req
@@ -149,6 +150,7 @@ pub async fn handle(
     });
     let raw_gzip = client_gzip.then(|| raw.clone());
     let body = lineproto::decode_body(raw, encoding, gw.config.max_body_size)?;
+    crate::metrics::write_decoded_bytes(body.len());
     Ok(store(gw, req, flavor, target, body, raw_gzip, now).await)
 }
 
@@ -197,6 +199,7 @@ async fn store(
         Flavor::V1 => scanned.v1_error(),
         Flavor::V2 => scanned.v2_error(),
     };
+    crate::metrics::points(&scanned, flavor == Flavor::V2 && parse_error.is_some());
     if flavor == Flavor::V2 && parse_error.is_some() || scanned.points == 0 {
         // Nothing to store: v2 rejects the whole batch on any bad line, and
         // a v1 body with no valid line is a plain parse error.

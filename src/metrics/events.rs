@@ -1,0 +1,225 @@
+//! Events: the calls the gateway's code paths make, one line each at the
+//! call site, so instrumentation never reshapes the code it watches.
+//!
+//! Every function maps its arguments to bounded labels here (a path to its
+//! route, a send error to its class), so call sites pass what they have.
+
+use std::time::Instant;
+
+use http::{Method, StatusCode};
+use metrics::{Histogram, Label};
+
+use super::{node_label, registry, scrape};
+use crate::backend::client::SendError;
+use crate::lineproto::ScanOutput;
+use crate::record::{Kind as RecordKind, Record};
+
+/// Records the time since it was made into a histogram when dropped.
+#[must_use = "the timer records when dropped"]
+pub struct Timer {
+    hist: Histogram,
+    start: Instant,
+}
+
+impl Timer {
+    fn start(hist: Histogram) -> Timer {
+        Timer {
+            hist,
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.hist.record(self.start.elapsed().as_secs_f64());
+    }
+}
+
+/// The bounded `route` label of a request path.
+pub fn route_of(path: &str) -> &'static str {
+    match path {
+        "/write" => "/write",
+        "/api/v2/write" => "/api/v2/write",
+        "/query" => "/query",
+        "/api/v2/query" => "/api/v2/query",
+        "/ping" | "/api/v2/ping" => "/ping",
+        "/health" | "/api/v2/health" => "/health",
+        "/ready" => "/ready",
+        "/" => "/",
+        "/metrics" => "/metrics",
+        "/api/v2/delete" => "/api/v2/delete",
+        "/api/v2/buckets" | "/api/v2/bucket" => "/api/v2/buckets",
+        p if p == "/api/v2/tasks" || p.starts_with("/api/v2/tasks/") => "/api/v2/tasks",
+        p if p == "/api/v2/orgs" || p.starts_with("/api/v2/orgs/") => "/api/v2/orgs",
+        _ => "other",
+    }
+}
+
+fn method_of(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        _ => "other",
+    }
+}
+
+/// A client request answered with `status`, `start` being its arrival.
+pub fn request(method: &Method, path: &str, status: StatusCode, start: Instant) {
+    let r = registry();
+    let route = route_of(path);
+    let labels = vec![
+        Label::new("route", route),
+        Label::new("method", method_of(method)),
+        Label::new("status", status.as_u16().to_string()),
+    ];
+    r.counter("inmate_http_requests_total", labels).increment(1);
+    r.histogram(
+        "inmate_http_request_duration_seconds",
+        vec![Label::new("route", route)],
+    )
+    .record(start.elapsed().as_secs_f64());
+}
+
+/// A write body as received (`len` bytes on the wire).
+pub fn write_wire_bytes(len: usize) {
+    registry()
+        .counter("inmate_write_wire_bytes_total", vec![])
+        .increment(len as u64);
+}
+
+/// A write body after gunzip (`len` bytes).
+pub fn write_decoded_bytes(len: usize) {
+    registry()
+        .counter("inmate_write_decoded_bytes_total", vec![])
+        .increment(len as u64);
+}
+
+/// A scanned write body; `rejected_all` when its valid points are refused
+/// too (v2 refuses a batch with any bad line).
+pub fn points(scanned: &ScanOutput, rejected_all: bool) {
+    let (accepted, rejected) = if rejected_all {
+        (0, scanned.points + scanned.bad_lines)
+    } else {
+        (scanned.points, scanned.bad_lines)
+    };
+    let r = registry();
+    let result = |v: &'static str| vec![Label::new("result", v)];
+    r.counter("inmate_write_points_total", result("accepted"))
+        .increment(accepted as u64);
+    r.counter("inmate_write_points_total", result("rejected"))
+        .increment(rejected as u64);
+}
+
+/// Times one durable-log group commit (write, plus fsync per policy).
+pub fn log_append_timer() -> Timer {
+    Timer::start(registry().histogram("inmate_log_append_duration_seconds", vec![]))
+}
+
+/// `file.sync_data()`, timed.
+pub fn fsync(sync: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
+    let _t = Timer::start(registry().histogram("inmate_log_fsync_duration_seconds", vec![]));
+    sync()
+}
+
+/// The moment a replicated request is sent, for [`delivery_error`] and
+/// [`delivery_answer`].
+pub fn send_started() -> Instant {
+    Instant::now()
+}
+
+fn delivery_latency(node: &str, since: Instant) {
+    registry()
+        .histogram("inmate_node_request_duration_seconds", node_label(node))
+        .record(since.elapsed().as_secs_f64());
+}
+
+fn failure(node: &str, class: &'static str) {
+    let mut labels = node_label(node);
+    labels.push(Label::new("class", class));
+    registry()
+        .counter("inmate_node_failures_total", labels)
+        .increment(1);
+}
+
+/// A replicated request that got no answer.
+pub fn delivery_error(node: &str, error: &SendError, since: Instant) {
+    delivery_latency(node, since);
+    failure(
+        node,
+        match error {
+            SendError::Timeout(_) => "timeout",
+            SendError::Connect(_) | SendError::Build(_) => "connect",
+        },
+    );
+}
+
+/// A replicated request answered with `status` for `group`.
+pub fn delivery_answer(node: &str, status: StatusCode, since: Instant, group: &[(u64, Record)]) {
+    delivery_latency(node, since);
+    if status.is_server_error() {
+        return failure(node, "5xx");
+    }
+    if status.is_client_error() {
+        return failure(node, "4xx");
+    }
+    if !status.is_success() {
+        return;
+    }
+    let (mut points, mut bytes) = (0u64, 0u64);
+    for (_, rec) in group {
+        bytes += rec.body.len() as u64;
+        if rec.kind == RecordKind::Write && !rec.gzip {
+            points += memchr::memchr_iter(b'\n', &rec.body).count() as u64;
+        }
+    }
+    let r = registry();
+    let records = group.len() as u64;
+    r.counter("inmate_node_delivered_records_total", node_label(node))
+        .increment(records);
+    r.counter("inmate_node_delivered_points_total", node_label(node))
+        .increment(points);
+    r.counter("inmate_node_delivered_bytes_total", node_label(node))
+        .increment(bytes);
+    scrape::delivered(node, records);
+}
+
+/// A replicated request is about to be retried.
+pub fn retry(node: &str) {
+    registry()
+        .counter("inmate_node_retries_total", node_label(node))
+        .increment(1);
+}
+
+/// `records` records went to the node's dead-letter file.
+pub fn dead_lettered(node: &str, records: usize) {
+    registry()
+        .counter("inmate_node_dead_lettered_records_total", node_label(node))
+        .increment(records as u64);
+}
+
+/// A read to `node` failed and the next node is tried.
+pub fn read_fallback(node: &str) {
+    registry()
+        .counter("inmate_read_fallbacks_total", node_label(node))
+        .increment(1);
+}
+
+/// A read answered by a node; `stale` when it lagged.
+pub fn read_served(stale: bool) {
+    if stale {
+        registry()
+            .counter("inmate_read_stale_total", vec![])
+            .increment(1);
+    }
+}
+
+/// Times a read's wait for a caught-up node (read-your-writes).
+pub fn read_wait() -> Timer {
+    Timer::start(registry().histogram("inmate_read_wait_duration_seconds", vec![]))
+}
