@@ -107,7 +107,8 @@ mod tests {
             .unwrap();
         dl.append(8, 400, "bad", &rec).unwrap();
         let text = std::fs::read_to_string(dl.path()).unwrap();
-        assert!(dl.path().ends_with("deadletter/node_1.jsonl"));
+        // Escaped like the cursor file: no two node names share a file.
+        assert!(dl.path().ends_with("deadletter/node%2F1.jsonl"));
         let lines: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
