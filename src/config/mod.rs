@@ -157,6 +157,39 @@ impl Choice for LogFormat {
     ];
 }
 
+/// What a client may do. `admin` covers mutations (CREATE/DROP/…, deletes,
+/// bucket changes) and the gateway's own admin routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Scopes {
+    pub read: bool,
+    pub write: bool,
+    pub admin: bool,
+}
+
+impl Scopes {
+    pub const ALL: Scopes = Scopes {
+        read: true,
+        write: true,
+        admin: true,
+    };
+}
+
+/// One named client (`clients[]`): a token, or a password (as an argon2
+/// PHC string) for HTTP Basic and `u`/`p`, with scopes and an optional
+/// database allow-list.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientConfig {
+    pub name: String,
+    #[serde(serialize_with = "ser_secret")]
+    pub token: Option<String>,
+    #[serde(serialize_with = "ser_secret")]
+    pub password_hash: Option<String>,
+    pub scopes: Scopes,
+    /// `None`: every database. Otherwise the databases (v1 `db`, v2
+    /// bucket) this client may read or write.
+    pub databases: Option<Vec<String>>,
+}
+
 /// One InfluxDB node behind the gateway.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeConfig {
@@ -238,6 +271,11 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub log_level: String,
     pub log_format: LogFormat,
+    /// Named clients with their own credentials and scopes (besides
+    /// `auth_token`, which is the one admin credential).
+    pub clients: Vec<ClientConfig>,
+    /// `/health` and `/ready` answer without credentials (`/ping` always does).
+    pub public_health: bool,
     /// Where a separate metrics listener binds (`host:port`); none when unset.
     pub metrics_bind: Option<String>,
     pub queue: QueueConfig,

@@ -103,6 +103,19 @@ pub struct RawConfig {
     pub health_threshold_down: Option<i64>,
     pub log_format: Option<String>,
     pub metrics_bind: Option<String>,
+    pub clients: Option<Vec<RawClient>>,
+    pub public_health: Option<bool>,
+}
+
+/// One named client of the gateway (`clients[]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    pub name: Option<String>,
+    pub token: Option<RawString>,
+    pub password_hash: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub databases: Option<Vec<String>>,
 }
 
 /// `addresses[].gzip`: `true`, `false`, or `"auto"`.

@@ -25,6 +25,7 @@
 //! [`Clock`]: [`serve`] uses the system's, [`serve_with_clock`] takes one
 //! (tests freeze time with [`Clock::manual`]).
 
+pub mod auth;
 mod mutate;
 mod query;
 mod read;
@@ -59,6 +60,8 @@ pub struct Gateway {
     pub orgs: Arc<Orgs>,
     /// The wall clock for write stamps and pinned `now()`.
     pub clock: Clock,
+    /// The gateway's credentials and scopes (`auth_token`, `clients`).
+    pub auth: auth::Authenticator,
     /// RFC 3339 start time and a monotonic clock, for `/ready`.
     pub started: String,
     pub started_at: std::time::Instant,
@@ -166,6 +169,7 @@ pub async fn serve_with_clock(
         http,
         orgs,
         clock,
+        auth: auth::Authenticator::new(&config),
         started: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         started_at: std::time::Instant::now(),
     });

@@ -41,6 +41,8 @@ pub struct ClientRequest {
     /// The client's `Authorization`, when it is theirs to forward (not the
     /// gateway's own token).
     pub client_auth: Option<String>,
+    /// Who is calling, when the gateway checks credentials.
+    pub principal: Option<std::sync::Arc<super::auth::Principal>>,
     pub body: Option<Incoming>,
 }
 

@@ -70,6 +70,9 @@ pub enum ApiError {
          it stays queued for {queued} and will be applied in order"
     )]
     MutationQueued { timeout: Duration, queued: String },
+    /// Authenticated, but not allowed this (403).
+    #[error("{0}")]
+    Forbidden(String),
     /// A route the gateway does not serve (501, the original's own shape).
     #[error("Feature not supported")]
     NotSupported,
@@ -87,6 +90,7 @@ impl ApiError {
             | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::BucketNotFound => StatusCode::NOT_FOUND,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotStored { .. } | ApiError::NoNode(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::ConsistencyNotMet { .. } | ApiError::MutationQueued { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR

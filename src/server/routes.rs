@@ -22,23 +22,19 @@ use std::time::Instant;
 
 use http::{Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
-use subtle::ConstantTimeEq;
 
+use super::auth::{self, Scope};
 use super::request::{ClientRequest, Flavor, flavor_of};
 use super::respond::{self, ApiError, Body};
 use super::{Gateway, mutate, query, read, status, write};
 use crate::redact;
 
-/// Checks the gateway token. Accepts `Token <t>` and `Bearer <t>`.
-fn token_ok(expected: &str, header: Option<&str>) -> bool {
-    let Some(h) = header else { return false };
-    let Some((scheme, value)) = h.split_once(' ') else {
-        return false;
-    };
-    if !scheme.eq_ignore_ascii_case("token") && !scheme.eq_ignore_ascii_case("bearer") {
-        return false;
-    }
-    value.trim().as_bytes().ct_eq(expected.as_bytes()).into()
+/// Routes that answer without credentials: `/ping` always (as InfluxDB,
+/// and load balancers expect it), `/health` and `/ready` with
+/// `public_health`.
+fn open_route(path: &str, public_health: bool) -> bool {
+    matches!(path, "/ping" | "/api/v2/ping")
+        || (public_health && matches!(path, "/health" | "/api/v2/health" | "/ready"))
 }
 
 pub async fn handle(
@@ -57,19 +53,23 @@ pub async fn handle(
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let client_auth = match &gw.config.auth_token {
-        Some(tok) => {
-            if !token_ok(tok, auth_header) {
+    let (client_auth, principal, query) = if !gw.auth.enabled() {
+        // No gateway credentials: the client's own go to the nodes.
+        (auth_header.map(str::to_string), None, query)
+    } else if open_route(&path, gw.config.public_health) {
+        (None, None, auth::strip_credentials(&query))
+    } else {
+        match gw.auth.authenticate(&parts.headers, &query).await {
+            Some(p) => (None, Some(p), auth::strip_credentials(&query)),
+            None => {
                 let presented = auth_header.map_or_else(|| "none".into(), redact::authorization);
-                tracing::warn!(path, peer = %peer, authorization = %presented, "gateway token rejected");
+                tracing::warn!(path, peer = %peer, authorization = %presented, "gateway credentials rejected");
                 let resp = ApiError::Unauthorized.render(flavor);
                 access_log(&method, &path, &query, resp.status(), start, peer);
                 crate::metrics::request(&method, &path, resp.status(), start);
                 return Ok(resp);
             }
-            None
         }
-        None => auth_header.map(str::to_string),
     };
     let req = ClientRequest {
         method: method.clone(),
@@ -77,6 +77,7 @@ pub async fn handle(
         query: query.clone(),
         headers: parts.headers,
         client_auth,
+        principal,
         body: Some(body),
     };
     let resp = route(&gw, req).await.unwrap_or_else(|e| {
@@ -100,6 +101,25 @@ async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Response<Bod
     let path = req.path.as_str();
     let mutating =
         is(&Method::POST) || is(&Method::PATCH) || is(&Method::DELETE) || is(&Method::PUT);
+    if let Some(p) = &req.principal {
+        // `/query` and `/api/v2/query` are checked once their text is read.
+        let need = match path {
+            "/write" => Some((Scope::Write, Some(param(&req.query, "db")))),
+            "/api/v2/write" => Some((Scope::Write, Some(param(&req.query, "bucket")))),
+            "/query" | "/api/v2/query" | "/ping" | "/api/v2/ping" | "/health"
+            | "/api/v2/health" | "/ready" | "/" => None,
+            "/metrics" => Some((Scope::Read, None)),
+            "/api/v2/delete" => Some((Scope::Admin, Some(param(&req.query, "bucket")))),
+            _ if mutating => Some((Scope::Admin, None)),
+            _ => Some((Scope::Read, None)),
+        };
+        if let Some((scope, dbs)) = need {
+            let dbs: Option<Vec<&str>> =
+                dbs.as_ref().map(|d| d.iter().map(String::as_str).collect());
+            p.allows(scope, dbs.as_deref())
+                .map_err(ApiError::Forbidden)?;
+        }
+    }
     match path {
         "/write" if is(&Method::POST) => write::handle(gw, req, Flavor::V1).await,
         "/api/v2/write" if is(&Method::POST) => write::handle(gw, req, Flavor::V2).await,
@@ -139,6 +159,15 @@ async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Response<Bod
     }
 }
 
+/// Every value of parameter `key` in a query string (the databases a request
+/// names).
+fn param(query: &str, key: &str) -> Vec<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, v)| k == key && !v.is_empty())
+        .map(|(_, v)| v.into_owned())
+        .collect()
+}
+
 /// Server-side failures (5xx), with the request masked like the access log.
 fn error_log(method: &Method, path: &str, query: &str, e: &ApiError) {
     tracing::error!(
@@ -175,15 +204,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn token_check() {
-        assert!(token_ok("abc", Some("Token abc")));
-        assert!(token_ok("abc", Some("token abc")));
-        assert!(token_ok("abc", Some("Bearer abc")));
-        assert!(!token_ok("abc", Some("Token abd")));
-        assert!(!token_ok("abc", Some("Token ab")));
-        assert!(!token_ok("abc", Some("Basic abc")));
-        assert!(!token_ok("abc", Some("abc")));
-        assert!(!token_ok("abc", None));
+    fn only_ping_is_open_unless_health_is_public() {
+        assert!(open_route("/ping", false));
+        assert!(open_route("/api/v2/ping", false));
+        assert!(!open_route("/health", false));
+        assert!(open_route("/health", true));
+        assert!(open_route("/ready", true));
+        assert!(!open_route("/query", true));
+        assert!(!open_route("/write", true));
     }
 
     /// Everything `f` logs, as text.

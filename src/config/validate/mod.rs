@@ -7,6 +7,7 @@
 //! in a fixed order, section by section, so of several problems the same one
 //! is always reported.
 
+mod clients;
 mod key;
 mod nodes;
 
@@ -66,7 +67,14 @@ pub fn validate(
 
     // Authentication.
     let allow_anonymous = raw.allow_anonymous.unwrap_or(false);
-    let auth_token = auth_token(key!(raw.auth_token), allow_anonymous, &nodes, env)?;
+    let clients = clients::clients(key!(raw.clients))?;
+    let public_health = raw.public_health.unwrap_or(false);
+    let auth_token = auth_token(
+        key!(raw.auth_token),
+        allow_anonymous || !clients.is_empty(),
+        &nodes,
+        env,
+    )?;
 
     // Writes and the log.
     let write_consistency = key!(raw.write_consistency).choice(Consistency::Any)?;
@@ -131,6 +139,8 @@ pub fn validate(
         log_level,
         log_format,
         metrics_bind,
+        clients,
+        public_health,
         queue,
     })
 }
