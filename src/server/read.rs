@@ -44,23 +44,25 @@ use crate::config::{Choice, ReadConsistency};
 /// The per-request override of `read_consistency`.
 const CONSISTENCY_HEADER: &str = "x-inmate-read-consistency";
 
-/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
+/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus
+/// the ones each hop sets itself.
+const HOP_BY_HOP: [&str; 12] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "content-length",
+    "host",
+    "authorization",
+];
+
 fn hop_by_hop(name: &header::HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "proxy-authorization"
-            | "proxy-authenticate"
-            | "content-length"
-            | "host"
-            | "authorization"
-    )
+    HOP_BY_HOP.contains(&name.as_str())
 }
 
 pub fn forwardable(headers: &HeaderMap) -> HeaderMap {
@@ -206,20 +208,27 @@ pub fn stream_back(
     stale: bool,
     flight: Option<InFlight>,
 ) -> Response<Body> {
-    let (parts, body) = resp.into_parts();
+    let (mut parts, body) = resp.into_parts();
     let body: Body = body
         .map_err(move |e| -> BoxError {
             let _in_flight = &flight;
             Box::new(e)
         })
         .boxed_unsync();
-    let mut out = Response::new(body);
-    *out.status_mut() = parts.status;
-    for (k, v) in &parts.headers {
-        if !hop_by_hop(k) || k == header::CONTENT_LENGTH {
-            out.headers_mut().append(k.clone(), v.clone());
+    // The node's headers are reused in place (no copy); only hop-by-hop
+    // ones are dropped, and only when there are any.
+    let headers = &mut parts.headers;
+    if headers
+        .keys()
+        .any(|k| hop_by_hop(k) && k != header::CONTENT_LENGTH)
+    {
+        for name in HOP_BY_HOP.iter().filter(|n| **n != "content-length") {
+            headers.remove(*name);
         }
     }
+    parts.version = http::Version::HTTP_11;
+    parts.extensions.clear();
+    let mut out = Response::from_parts(parts, body);
     if let Ok(v) = HeaderValue::from_str(node) {
         out.headers_mut().insert("x-inmate-node", v);
     }
