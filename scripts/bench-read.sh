@@ -16,50 +16,12 @@ DUR=${1:-10}; CONNS=${2:-32}; POINTS=${3:-10000}
 command -v influxd >/dev/null || { echo "needs influxd (apt-get install -y influxdb)"; exit 1; }
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install -y wrk)"; exit 1; }
 cargo build --release --quiet
-BIN="${CARGO_TARGET_DIR:-target}/release/inmate"
-work=$(mktemp -d "${TMPDIR:-/tmp}/inmate-bench-read.XXXXXX")
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-# shellcheck source=scripts/lib.sh
-source scripts/lib.sh
-wait_ping() { # url what
-  wait_for_ping "$1" && return 0
-  echo "$2 did not start"; cat "$work"/*.log; exit 1
-}
-
-start_influxd() { # name -> sets PORT
-  local d="$work/$1" http rpc
-  http=$(free_port); rpc=$(free_port)
-  influxd_conf "$d" "$http" "$rpc"
-  # INFLUXDB_* variables override the config file: drop them.
-  env $(env | sed -n 's/^\(INFLUXDB_[^=]*\)=.*/-u \1/p') \
-    influxd run -config "$d/influxdb.conf" >"$work/$1.log" 2>&1 &
-  PIDS+=($!)
-  PORT=$http
-  wait_ping "http://127.0.0.1:$http" "influxd $1"
-}
+# shellcheck source=scripts/bench-read-lib.sh
+source scripts/bench-read-lib.sh
 start_influxd n1; N1=$PORT
 start_influxd n2; N2=$PORT
 
-GWPORT=$(free_port)
-cat > "$work/inmate.yaml" <<CONF
-addresses:
-  - url: http://127.0.0.1:$N1
-  - url: http://127.0.0.1:$N2
-bind_address: 127.0.0.1
-port: $GWPORT
-data_dir: $work/data
-log_level: warn
-CONF
-"$BIN" --config "$work/inmate.yaml" >"$work/gw.log" 2>&1 &
-PIDS+=($!)
-GW="http://127.0.0.1:$GWPORT"
-wait_ping "$GW" gateway
+start_gateway "$N1" "$N2"
 
 # Database and data, through the gateway (so both nodes get them).
 curl -sf -o /dev/null -XPOST "$GW/query" --data-urlencode 'q=CREATE DATABASE bench'
@@ -81,16 +43,10 @@ done
 echo "points: node1=$(count "http://127.0.0.1:$N1") node2=$(count "http://127.0.0.1:$N2") (wanted $POINTS)"
 
 Q='q=SELECT%20usage_user%2Cusage_idle%20FROM%20cpu%20WHERE%20host%3D%27server07%27%20LIMIT%2010&db=bench'
-# Parse wrk --latency output: req/s, p50, p99 (in ms).
 run() { # url label [connections]
   local c=${3:-$CONNS} t=2
   [ "$c" -lt 2 ] && t=1
-  wrk -t$t -c"$c" -d"${DUR}s" --latency "$1/query?$Q" >"$work/wrk.out"
-  grep -E 'Non-2xx|Socket errors' "$work/wrk.out" >&2 || true
-  awk -v label="$2" '
-    function ms(v) { if (v ~ /us$/) return v/1000; if (v ~ /ms$/) return v+0; if (v ~ /s$/) return v*1000; return v }
-    /^ *50%/ { p50 = ms($2) } /^ *99%/ { p99 = ms($2) } /Requests\/sec/ { rps = $2 }
-    END { printf "%s %s %.3f %.3f\n", label, rps, p50, p99 }' "$work/wrk.out"
+  wrk_run "$1/query?$Q" "$2" -t$t -c"$c"
 }
 echo "query: GET /query?$Q"
 echo "$CONNS connections, ${DUR}s per run, runs alternate direct/gateway"

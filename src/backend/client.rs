@@ -124,7 +124,9 @@ pub fn new_client() -> HttpClient {
     connector.set_keepalive(Some(Duration::from_secs(30)));
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(64)
+        // Reads keep up to this many idle connections per node, so 64+
+        // concurrent reads per node reuse connections instead of churning.
+        .pool_max_idle_per_host(256)
         .build(connector)
 }
 

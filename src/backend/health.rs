@@ -1,12 +1,17 @@
 //! Node health: active `/ping` checks plus passive results from real traffic.
 //!
-//! A node changes state only after `threshold` consecutive results the other
-//! way, so one lost ping does not flap it (the Pingora approach). A hung node
-//! (accepting connections, never answering) fails its pings by timeout and is
-//! marked down, which is what keeps reads from waiting on it.
+//! Each node has ONE state value, an atomic word holding "up or down" and
+//! the streak of consecutive results that disagree with it. Active pings and
+//! passive request outcomes update it with the same compare-and-swap, so the
+//! two feeds cannot race each other into a lost flip (two separate counters
+//! did). A node goes down after `threshold_down` consecutive failures and
+//! comes back after `threshold_up` consecutive successes, so one lost ping
+//! does not flap it (the Pingora approach). A hung node (accepting
+//! connections, never answering) fails its pings by timeout and is marked
+//! down, which is what keeps reads from waiting on it.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use http::Request;
@@ -22,53 +27,75 @@ struct Detail {
     build: Option<String>,
 }
 
+/// The top bit of the state word: the node is up.
+const UP: u32 = 1 << 31;
+/// The rest: consecutive results that disagree with the current state.
+const STREAK: u32 = UP - 1;
+
 #[derive(Debug)]
 pub struct Health {
-    up: AtomicBool,
-    successes: AtomicU32,
-    failures: AtomicU32,
-    threshold: u32,
+    state: AtomicU32,
+    threshold_up: u32,
+    threshold_down: u32,
     detail: Mutex<Detail>,
 }
 
 impl Health {
     /// Nodes start up: the first failed checks take them down, and until then
     /// the gateway behaves like a plain proxy rather than refusing traffic.
-    pub fn new(threshold: u32) -> Health {
+    pub fn new(threshold_up: u32, threshold_down: u32) -> Health {
         Health {
-            up: AtomicBool::new(true),
-            successes: AtomicU32::new(0),
-            failures: AtomicU32::new(0),
-            threshold: threshold.max(1),
+            state: AtomicU32::new(UP),
+            threshold_up: threshold_up.max(1),
+            threshold_down: threshold_down.max(1),
             detail: Mutex::new(Detail::default()),
         }
     }
 
     pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) & UP != 0
+    }
+
+    /// Applies one result to the state word; returns true when it flipped it.
+    fn record(&self, good: bool) -> bool {
+        let mut flipped = false;
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                let up = s & UP != 0;
+                flipped = false;
+                if up == good {
+                    // Agrees with the state: the contrary streak is broken.
+                    return Some(s & UP);
+                }
+                let streak = (s & STREAK).saturating_add(1);
+                let threshold = if up {
+                    self.threshold_down
+                } else {
+                    self.threshold_up
+                };
+                if streak >= threshold {
+                    flipped = true;
+                    Some(if good { UP } else { 0 })
+                } else {
+                    Some((s & UP) | streak)
+                }
+            });
+        if flipped {
+            self.with_detail(|d| d.last_change = Some(SystemTime::now()));
+        }
+        flipped
     }
 
     /// Records a good result; returns true when this flipped the node up.
     pub fn success(&self) -> bool {
-        self.failures.store(0, Ordering::Release);
-        let n = self.successes.fetch_add(1, Ordering::AcqRel) + 1;
-        if n >= self.threshold && !self.up.swap(true, Ordering::AcqRel) {
-            self.with_detail(|d| d.last_change = Some(SystemTime::now()));
-            return true;
-        }
-        false
+        self.record(true)
     }
 
     /// Records a failure; returns true when this flipped the node down.
     pub fn failure(&self, error: &str) -> bool {
-        self.successes.store(0, Ordering::Release);
         self.with_detail(|d| d.last_error = Some(error.to_string()));
-        let n = self.failures.fetch_add(1, Ordering::AcqRel) + 1;
-        if n >= self.threshold && self.up.swap(false, Ordering::AcqRel) {
-            self.with_detail(|d| d.last_change = Some(SystemTime::now()));
-            return true;
-        }
-        false
+        self.record(false)
     }
 
     pub fn last_error(&self) -> Option<String> {
@@ -148,7 +175,7 @@ mod tests {
 
     #[test]
     fn flips_only_after_consecutive_results() {
-        let h = Health::new(2);
+        let h = Health::new(2, 2);
         assert!(h.is_up());
         assert!(!h.failure("x"));
         assert!(h.is_up(), "one failure must not flap the node");
@@ -161,5 +188,35 @@ mod tests {
         assert!(!h.is_up());
         assert!(h.success());
         assert!(h.is_up());
+    }
+
+    #[test]
+    fn separate_thresholds_per_direction() {
+        let h = Health::new(3, 1);
+        assert!(
+            h.failure("x"),
+            "one failure takes it down (threshold_down 1)"
+        );
+        assert!(!h.success());
+        assert!(!h.success());
+        assert!(!h.failure("y"), "a failure while down breaks the up streak");
+        assert!(!h.success());
+        assert!(!h.success());
+        assert!(h.success(), "three consecutive successes bring it up");
+        assert!(h.is_up());
+    }
+
+    #[test]
+    fn concurrent_feeds_flip_exactly_once() {
+        let h = std::sync::Arc::new(Health::new(1000, 1000));
+        let flips: usize = (0..4)
+            .map(|_| {
+                let h = h.clone();
+                std::thread::spawn(move || (0..500).filter(|_| h.failure("x")).count())
+            })
+            .map(|t| t.join().unwrap())
+            .sum();
+        assert_eq!(flips, 1);
+        assert!(!h.is_up());
     }
 }

@@ -1,22 +1,27 @@
-//! The nodes behind the gateway: one [`Node`] per configured InfluxDB.
+//! The nodes behind the gateway: one [`Node`] per configured InfluxDB,
+//! grouped in a [`cluster::Cluster`].
 //!
 //! Each node has
 //! - a [`health::Health`] fed by active `/ping` checks and by the outcome of
-//!   real requests (passive);
+//!   real requests (passive): one state word, separate up/down thresholds;
 //! - a replicator task ([`replicator`]) that reads the shared durable log from
 //!   the node's cursor, coalesces consecutive writes with the same target into
 //!   large gzip requests, retries with capped exponential backoff, dead-letters
 //!   what the node permanently rejects ([`deadletter`]) and only then advances
 //!   the cursor;
-//! - an `acked` watch: the next log sequence the node has not yet applied.
-//!   Write consistency levels, read-your-writes routing and mutation answers
-//!   all wait on it.
+//! - its position: [`Node::next_unapplied`], the first log sequence the node
+//!   has not applied. [`Node::applied_through`] is the only question asked of
+//!   it ("has it applied `seq`?"); write consistency levels, read-your-writes
+//!   routing and mutation answers all wait on it through the cluster;
+//! - an operator mode ([`cluster::Admin`]) and its read load
+//!   ([`cluster::Load`]).
 //!
 //! Mutations travel through the same log, so a node applies them in order
 //! with the writes around them. The node's answer to a mutation is kept in a
 //! small map (`answers`) for the client request that is waiting on it.
 
 pub mod client;
+pub mod cluster;
 pub mod deadletter;
 pub mod health;
 pub mod orgs;
@@ -46,16 +51,22 @@ const MAX_ANSWERS: usize = 1024;
 pub struct Node {
     pub config: NodeConfig,
     pub health: Arc<Health>,
-    acked: tokio::sync::watch::Sender<u64>,
+    /// Read load, for choosing among nodes that may answer a read.
+    pub load: cluster::Load,
+    next_unapplied: tokio::sync::watch::Sender<u64>,
+    admin: std::sync::atomic::AtomicU8,
     answers: Mutex<BTreeMap<u64, Answer>>,
 }
 
 impl Node {
-    pub fn new(config: NodeConfig, threshold: u32, acked: u64) -> Node {
+    /// A node whose first unapplied log sequence is `next_unapplied`.
+    pub fn new(config: NodeConfig, health: Health, next_unapplied: u64) -> Node {
         Node {
             config,
-            health: Arc::new(Health::new(threshold)),
-            acked: tokio::sync::watch::Sender::new(acked),
+            health: Arc::new(health),
+            load: cluster::Load::default(),
+            next_unapplied: tokio::sync::watch::Sender::new(next_unapplied),
+            admin: std::sync::atomic::AtomicU8::new(cluster::Admin::Enabled as u8),
             answers: Mutex::new(BTreeMap::new()),
         }
     }
@@ -64,18 +75,19 @@ impl Node {
         &self.config.name
     }
 
-    /// The next log sequence this node has not applied yet.
-    pub fn acked(&self) -> u64 {
-        *self.acked.borrow()
+    /// The first log sequence this node has not applied yet.
+    pub fn next_unapplied(&self) -> u64 {
+        *self.next_unapplied.borrow()
     }
 
-    pub fn watch_acked(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.acked.subscribe()
+    /// Whether this node has applied log entry `seq` (and all before it).
+    pub fn applied_through(&self, seq: u64) -> bool {
+        self.next_unapplied() > seq
     }
 
-    /// Marks everything below `next` as applied on this node.
-    pub(crate) fn set_acked(&self, next: u64) {
-        self.acked.send_if_modified(|v| {
+    /// Records that every entry below `next` is applied (or passed) here.
+    pub(crate) fn advance_next_unapplied(&self, next: u64) {
+        self.next_unapplied.send_if_modified(|v| {
             if next > *v {
                 *v = next;
                 true
@@ -85,8 +97,24 @@ impl Node {
         });
     }
 
-    /// Stores the node's answer for mutation `seq`; called before `set_acked`
-    /// so a waiter that sees the ack always finds the answer.
+    /// The operator's mode for this node.
+    pub fn admin(&self) -> cluster::Admin {
+        cluster::Admin::from_u8(self.admin.load(std::sync::atomic::Ordering::Acquire))
+    }
+
+    pub(crate) fn set_admin(&self, mode: cluster::Admin) {
+        self.admin
+            .store(mode as u8, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Up and not paused or drained by the operator: may take new reads.
+    pub fn serves_reads(&self) -> bool {
+        self.health.is_up() && self.admin() == cluster::Admin::Enabled
+    }
+
+    /// Stores the node's answer for mutation `seq`; called before the
+    /// position advances past it, so a waiter that sees `applied_through`
+    /// always finds the answer.
     pub(crate) fn put_answer(&self, seq: u64, answer: Answer) {
         if let Ok(mut m) = self.answers.lock() {
             m.insert(seq, answer);
@@ -102,8 +130,8 @@ impl Node {
 
     /// Waits until the node has applied `seq` (or `deadline` passes).
     pub async fn wait_applied(&self, seq: u64, deadline: tokio::time::Instant) -> bool {
-        let mut rx = self.watch_acked();
-        tokio::time::timeout_at(deadline, rx.wait_for(|v| *v > seq))
+        let mut rx = self.next_unapplied.subscribe();
+        tokio::time::timeout_at(deadline, rx.wait_for(|next| *next > seq))
             .await
             .is_ok_and(|r| r.is_ok())
     }

@@ -118,7 +118,7 @@ impl Replicator {
                 continue;
             };
             // Records skipped by the log's limits count as passed for ordering.
-            self.node.set_acked(first.seq);
+            self.node.advance_next_unapplied(first.seq);
             let mut recs = Vec::with_capacity(entries.len());
             for e in &entries {
                 match Record::decode(&e.payload) {
@@ -147,13 +147,13 @@ impl Replicator {
                 }
                 let next = recs[j - 1].0 + 1;
                 self.log.advance(&name, next);
-                self.node.set_acked(next);
+                self.node.advance_next_unapplied(next);
                 i = j;
             }
             // Also passes trailing entries that did not decode.
             let end = entries[entries.len() - 1].seq + 1;
             self.log.advance(&name, end);
-            self.node.set_acked(end);
+            self.node.advance_next_unapplied(end);
         }
     }
 

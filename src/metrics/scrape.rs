@@ -97,7 +97,7 @@ pub fn catchup_seconds(backlog: u64, rate: Option<f64>) -> f64 {
 /// nodes' series so they exist (at 0) before the first event.
 pub fn attach(gw: &Arc<Gateway>) {
     let r = registry();
-    for n in &gw.nodes {
+    for n in gw.cluster.iter() {
         let node = n.name();
         for name in [
             "inmate_node_delivered_records_total",
@@ -140,16 +140,16 @@ fn update(gw: &Gateway) {
     let r = registry();
     let end = gw.log.next_seq();
     let now = Instant::now();
-    for n in &gw.nodes {
+    for n in gw.cluster.iter() {
         let node = n.name();
         let up = n.health.is_up();
-        let acked = n.acked();
-        let state = if !up {
-            "down"
-        } else if acked < end {
-            "catching_up"
-        } else {
-            "up"
+        let acked = n.next_unapplied();
+        let state = match n.admin() {
+            crate::backend::cluster::Admin::Paused => "paused",
+            crate::backend::cluster::Admin::Draining => "draining",
+            crate::backend::cluster::Admin::Enabled if !up => "down",
+            crate::backend::cluster::Admin::Enabled if acked < end => "catching_up",
+            crate::backend::cluster::Admin::Enabled => "up",
         };
         let (records, bytes, age, skipped, repair) = match gw.log.stats(node) {
             Some(s) => (

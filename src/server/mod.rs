@@ -42,11 +42,13 @@ use std::time::Duration;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
+use crate::backend::Node;
 use crate::backend::client::{self, HttpClient};
+use crate::backend::cluster::Cluster;
 use crate::backend::deadletter::DeadLetters;
+use crate::backend::health::{self, Health};
 use crate::backend::orgs::Orgs;
 use crate::backend::replicator::Replicator;
-use crate::backend::{Node, health};
 use crate::clock::Clock;
 use crate::config::{Config, FsyncMode};
 use crate::log::{FsyncPolicy, Log, LogOptions};
@@ -55,7 +57,8 @@ use crate::log::{FsyncPolicy, Log, LogOptions};
 pub struct Gateway {
     pub config: Arc<Config>,
     pub log: Log,
-    pub nodes: Vec<Arc<Node>>,
+    /// The nodes, their positions, and the read-your-writes watermarks.
+    pub cluster: Cluster,
     pub http: HttpClient,
     pub orgs: Arc<Orgs>,
     /// The wall clock for write stamps and pinned `now()`.
@@ -129,8 +132,9 @@ pub async fn serve_with_clock(
         .nodes
         .iter()
         .map(|n| {
-            let acked = log.cursor(&n.name).unwrap_or_else(|| log.next_seq());
-            Arc::new(Node::new(n.clone(), config.health_threshold, acked))
+            let next = log.cursor(&n.name).unwrap_or_else(|| log.next_seq());
+            let health = Health::new(config.health_threshold_up, config.health_threshold_down);
+            Arc::new(Node::new(n.clone(), health, next))
         })
         .collect();
 
@@ -165,7 +169,7 @@ pub async fn serve_with_clock(
     let gw = Arc::new(Gateway {
         config: config.clone(),
         log: log.clone(),
-        nodes,
+        cluster: Cluster::new(nodes, log.next_seq()),
         http,
         orgs,
         clock,

@@ -7,7 +7,10 @@
 //! is down now and replays tomorrow ("CREATE DATABASE x" then writes to x
 //! works on a node that missed both).
 //!
-//! The handler then waits (up to `query_timeout`, at least `write_timeout`)
+//! Right after the append, the mutation's read-your-writes watermark is
+//! recorded (its databases for data-only changes, the global one for changes
+//! to what exists; see [`crate::backend::cluster::Scope`]). The handler then
+//! waits (up to `query_timeout`, at least `write_timeout`)
 //! for the nodes that are up and near the log's end to apply it, and answers:
 //! - all answering nodes agree: their answer, plus `X-Inmate-Queued` naming
 //!   nodes that will apply it later;
@@ -28,19 +31,21 @@ use http::{HeaderValue, Response, header};
 use super::Gateway;
 use super::request::ClientRequest;
 use super::respond::{self, ApiError, Body};
+use crate::backend::cluster::{Collected, Scope};
 use crate::record::{Kind, Record};
 
 /// An InfluxQL mutation (its `now()` already pinned by `query.rs`), with the
-/// final query string and body to replay.
+/// final query string and body to replay, and what it touches.
 pub async fn influxql(
     gw: &Arc<Gateway>,
     mut req: ClientRequest,
     query: String,
     body: Bytes,
+    scope: Scope,
 ) -> Result<Response<Body>, ApiError> {
     // Mutations are always POSTed: 1.x warns about them over GET.
     let record = to_record(&mut req, Kind::Query, "POST", "/query", query, body);
-    replicate(gw, record).await
+    replicate(gw, record, scope).await
 }
 
 /// A v2 mutation (delete, bucket, task, org change), replayed verbatim.
@@ -51,8 +56,9 @@ pub async fn http(
 ) -> Result<Response<Body>, ApiError> {
     let body = req.read_body(gw).await?;
     let (method, query) = (req.method.as_str().to_string(), req.query.clone());
+    let scope = Scope::of_v2_mutation(path, &query);
     let record = to_record(&mut req, Kind::Http, &method, path, query, body);
-    replicate(gw, record).await
+    replicate(gw, record, scope).await
 }
 
 /// The log record for a mutation, keeping the client's credentials and
@@ -77,7 +83,11 @@ fn to_record(
     }
 }
 
-async fn replicate(gw: &Arc<Gateway>, record: Record) -> Result<Response<Body>, ApiError> {
+async fn replicate(
+    gw: &Arc<Gateway>,
+    record: Record,
+    scope: Scope,
+) -> Result<Response<Body>, ApiError> {
     let record_kind = record.kind;
     let seq = gw
         .log
@@ -87,31 +97,11 @@ async fn replicate(gw: &Arc<Gateway>, record: Record) -> Result<Response<Body>, 
             what: "mutation",
             source,
         })?;
+    gw.cluster.marks().touch(&scope, seq);
     // Wait for nodes that can apply it soon: up, and not far behind.
     let window = gw.config.channel_size as u64;
     let timeout = gw.config.query_timeout.max(gw.config.write_timeout);
-    let deadline = tokio::time::Instant::now() + timeout;
-    let waited: Vec<_> = gw
-        .nodes
-        .iter()
-        .filter(|n| n.health.is_up() && n.acked() + window >= seq)
-        .cloned()
-        .collect();
-    let results =
-        futures_util::future::join_all(waited.iter().map(|n| n.wait_applied(seq, deadline))).await;
-
-    let mut answers = Vec::new();
-    for (node, applied) in waited.iter().zip(results) {
-        if applied && let Some(a) = node.take_answer(seq) {
-            answers.push((node.name().to_string(), a));
-        }
-    }
-    let queued: Vec<&str> = gw
-        .nodes
-        .iter()
-        .map(|n| n.name())
-        .filter(|n| !answers.iter().any(|(a, _)| a == n))
-        .collect();
+    let Collected { answers, queued } = gw.cluster.collect_answers(seq, window, timeout).await;
     if !queued.is_empty() {
         tracing::info!(seq, queued = ?queued, "mutation queued for nodes that will apply it later");
     }

@@ -4,7 +4,8 @@
 //! The query text comes from a form body's `q` if there is one, else from the
 //! URL's (as Go's `FormValue`). [`crate::query::influxql::classify`] decides:
 //! - a read (or a request without `q`, so the node itself answers `missing
-//!   required parameter "q"`) goes to one caught-up node (`read.rs`);
+//!   required parameter "q"`) goes to one node that has applied what it can
+//!   see: its [`Scope`], from `db` and the names in `q` (`read.rs`);
 //! - a mutation first has `now()` pinned to the gateway's [`crate::clock`],
 //!   so every node, replaying now or tomorrow, acts on the same time range;
 //!   the rewritten `q` replaces the original where the client put it, and the
@@ -18,17 +19,26 @@ use http::Response;
 use super::request::{ClientRequest, params, rewrite_params};
 use super::respond::{ApiError, Body};
 use super::{Gateway, mutate, read};
+use crate::backend::cluster::Scope;
 use crate::query::influxql::{self, QueryClass};
 
-/// The one parameter the gateway reads itself; the rest are forwarded.
+/// The parameters the gateway reads itself; all are forwarded.
 #[derive(Debug, Default, serde::Deserialize)]
 struct QueryParams {
     q: Option<String>,
+    db: Option<String>,
 }
 
 /// The first `q` of a query string or form body.
 fn q_of(encoded: &[u8]) -> Option<String> {
     params::<QueryParams>(encoded).ok()?.q
+}
+
+/// The first non-empty `db` of a form body, else of the query string (as
+/// Go's `FormValue`).
+fn db_of(form: Option<&[u8]>, query: &str) -> Option<String> {
+    let db = |e: &[u8]| params::<QueryParams>(e).ok()?.db.filter(|d| !d.is_empty());
+    form.and_then(db).or_else(|| db(query.as_bytes()))
 }
 
 /// Replaces every `q` in a form-encoded string, keeping the other
@@ -46,17 +56,25 @@ pub async fn handle(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Respons
     let form_q = if req.is_form() { q_of(&body) } else { None };
     let in_form = form_q.is_some();
     let q = form_q.or_else(|| q_of(req.query.as_bytes()));
-    let Some(q) = q.filter(|q| influxql::classify(q).class == QueryClass::Mutation) else {
-        return read::forward_read(gw, &req, "/query", &req.query, body).await;
+    let db = db_of(req.is_form().then_some(&body[..]), &req.query);
+    let mutation = q
+        .as_deref()
+        .is_some_and(|q| influxql::classify(q).class == QueryClass::Mutation);
+    let (Some(q), true) = (q.as_deref(), mutation) else {
+        let scope = q.map_or(Scope::Global, |q| {
+            Scope::of_influxql_read(&q, db.as_deref())
+        });
+        return read::forward_read(gw, &req, "/query", &req.query, body, scope).await;
     };
-    let q = influxql::rewrite_now(&q, gw.clock.now_nanos()).unwrap_or(q);
+    let scope = Scope::of_influxql_mutation(q, db.as_deref());
+    let q = influxql::rewrite_now(q, gw.clock.now_nanos()).unwrap_or_else(|| q.to_string());
     let (query, body) = if in_form {
         let form = with_q(&String::from_utf8_lossy(&body), &q);
         (req.query.clone(), Bytes::from(form))
     } else {
         (with_q(&req.query, &q), body)
     };
-    mutate::influxql(gw, req, query, body).await
+    mutate::influxql(gw, req, query, body, scope).await
 }
 
 #[cfg(test)]

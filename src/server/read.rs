@@ -1,51 +1,68 @@
-//! Reads: one node answers, chosen so the client sees its own writes.
+//! Reads: one node answers, chosen so the client sees its own writes
+//! without waiting for writes it cannot see.
 //!
-//! Node order for a read:
-//! 1. nodes that are up and *caught up*: they have applied every log entry
-//!    that existed when the read arrived (within `read_lag_tolerance`), in
-//!    random order. If none is caught up yet but some are up, wait briefly
-//!    (bounded by `query_timeout`) for one to catch up: a healthy node applies
-//!    a fresh write within milliseconds, and this is what makes a write's 2xx
-//!    followed by a query see that write;
-//! 2. then up nodes that lag (the answer carries `X-Inmate-Stale: true`);
-//! 3. then nodes marked down, as a last resort (they may have just returned).
+//! What the read must see depends on its consistency (config
+//! `read_consistency`, or per request the `X-Inmate-Read-Consistency`
+//! header: `fresh`, `scoped` or `any`):
+//! - `scoped` (default): the entries touching what it reads, its
+//!   [`Scope`]: the last write or mutation of each database it names (`db=`,
+//!   `"db"."rp"."m"`, `ON db`, Flux `bucket:`) and the last change to what
+//!   exists (CREATE/DROP DATABASE, retention policies, users). A read that
+//!   names no database waits for the latter only; one that cannot be
+//!   attributed waits for the whole log. The watermarks are recorded when
+//!   the entry is appended ([`crate::backend::cluster::Watermarks`]);
+//! - `fresh`: every entry appended before the read arrived (within
+//!   `read_lag_tolerance`);
+//! - `any`: like `fresh`, but never waits.
+//!
+//! If no node that may take reads has applied that yet, the read waits up to
+//! `read_wait` for one to; then the order is
+//! [`crate::backend::cluster::Cluster::read_order`]: a node that has, chosen
+//! by load (in-flight reads and latency), else the freshest up node, whose
+//! answer carries `X-Inmate-Stale: true`, else nodes marked down.
 //!
 //! Each try has `query_timeout` to produce response headers; a connection
 //! error, timeout or 5xx moves on to the next node with the same buffered
-//! body. The chosen node's response streams back as it arrives (chunked
-//! results, CSV, msgpack, gzip), never buffered whole.
+//! body (a `Bytes` handle, never copied). The chosen node's response streams
+//! back as it arrives (chunked results, CSV, msgpack, gzip), never buffered
+//! whole; the node counts the read as in flight until its body is done.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, header};
 use http_body_util::BodyExt;
-use rand::seq::SliceRandom;
 
 use super::Gateway;
 use super::request::ClientRequest;
 use super::respond::{ApiError, Body, BoxError};
 use crate::backend::Node;
 use crate::backend::client::{self, Outgoing};
+use crate::backend::cluster::{InFlight, Scope};
+use crate::config::{Choice, ReadConsistency};
 
-/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
+/// The per-request override of `read_consistency`.
+const CONSISTENCY_HEADER: &str = "x-inmate-read-consistency";
+
+/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1), plus
+/// the ones each hop sets itself.
+const HOP_BY_HOP: [&str; 12] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "content-length",
+    "host",
+    "authorization",
+];
+
 fn hop_by_hop(name: &header::HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "proxy-authorization"
-            | "proxy-authenticate"
-            | "content-length"
-            | "host"
-            | "authorization"
-    )
+    HOP_BY_HOP.contains(&name.as_str())
 }
 
 pub fn forwardable(headers: &HeaderMap) -> HeaderMap {
@@ -74,65 +91,42 @@ pub async fn proxy_as(
     path: &str,
 ) -> Result<Response<Body>, ApiError> {
     let body = req.read_body(gw).await?;
-    let query = req.query.clone();
-    forward_read(gw, &req, path, &query, body).await
+    let scope = if path == "/api/v2/query" {
+        let json = req.content_type().is_some_and(|c| c.contains("json"));
+        Scope::of_v2_query(&body, json)
+    } else {
+        Scope::Global
+    };
+    forward_read(gw, &req, path, &req.query, body, scope).await
 }
 
-/// Orders the nodes for a read (see the module doc); the bool says "stale".
-async fn candidates(gw: &Gateway) -> Vec<(Arc<Node>, bool)> {
-    let target = gw
-        .log
-        .next_seq()
-        .saturating_sub(gw.config.read_lag_tolerance);
-    let caught_up = |n: &Node| n.acked() >= target;
-    let mut fresh: Vec<Arc<Node>> = gw
-        .nodes
-        .iter()
-        .filter(|n| n.health.is_up() && caught_up(n))
-        .cloned()
-        .collect();
-    if fresh.is_empty() && target > 0 && gw.nodes.iter().any(|n| n.health.is_up()) {
-        let wait = gw.config.query_timeout.min(Duration::from_secs(2));
-        let deadline = tokio::time::Instant::now() + wait;
-        let ups: Vec<_> = gw
-            .nodes
-            .iter()
-            .filter(|n| n.health.is_up())
-            .cloned()
-            .collect();
-        let waits = ups.iter().map(|n| {
-            Box::pin(async move {
-                if n.wait_applied(target - 1, deadline).await {
-                    Ok(())
-                } else {
-                    Err(())
-                }
-            })
-        });
-        let _wait = crate::metrics::read_wait();
-        let _ = futures_util::future::select_ok(waits).await;
-        fresh = gw
-            .nodes
-            .iter()
-            .filter(|n| n.health.is_up() && caught_up(n))
-            .cloned()
-            .collect();
+/// The sequence a node must have applied to answer a read of `scope`
+/// fresh, and whether the read may wait for one.
+fn needed(gw: &Gateway, mode: ReadConsistency, scope: &Scope) -> (Option<u64>, bool) {
+    let last = gw.log.next_seq().checked_sub(1);
+    let within_tolerance = last.and_then(|l| l.checked_sub(gw.config.read_lag_tolerance));
+    match mode {
+        ReadConsistency::Fresh => (within_tolerance, true),
+        ReadConsistency::Any => (within_tolerance, false),
+        ReadConsistency::Scoped if *scope == Scope::All => (within_tolerance, true),
+        ReadConsistency::Scoped => (gw.cluster.marks().needed(scope, last), true),
     }
-    fresh.shuffle(&mut rand::rng());
-    let mut stale: Vec<Arc<Node>> = gw
-        .nodes
-        .iter()
-        .filter(|n| n.health.is_up() && !fresh.iter().any(|f| Arc::ptr_eq(f, n)))
-        .cloned()
-        .collect();
-    stale.shuffle(&mut rand::rng());
-    let down = gw.nodes.iter().filter(|n| !n.health.is_up()).cloned();
-    fresh
-        .into_iter()
-        .map(|n| (n, false))
-        .chain(stale.into_iter().map(|n| (n, true)))
-        .chain(down.map(|n| (n, true)))
-        .collect()
+}
+
+/// The read's consistency: the request's header, else the configured one.
+fn consistency(gw: &Gateway, req: &ClientRequest) -> Result<ReadConsistency, ApiError> {
+    match req.headers.get(CONSISTENCY_HEADER) {
+        None => Ok(gw.config.read_consistency),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|v| ReadConsistency::parse(&v.trim().to_ascii_lowercase()))
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "invalid {CONSISTENCY_HEADER} (use fresh, scoped or any)"
+                ))
+            }),
+    }
 }
 
 /// Sends a read to one node after another until one answers below 500.
@@ -142,7 +136,19 @@ pub async fn forward_read(
     path: &str,
     query: &str,
     body: Bytes,
+    scope: Scope,
 ) -> Result<Response<Body>, ApiError> {
+    let (target, may_wait) = needed(gw, consistency(gw, req)?, &scope);
+    let accept = |n: &Node| target.is_none_or(|t| n.applied_through(t));
+    if may_wait
+        && let Some(t) = target
+        && !gw.cluster.any_reader(accept)
+        && gw.cluster.any_reader(|_| true)
+    {
+        let deadline = tokio::time::Instant::now() + gw.config.read_wait;
+        let _wait = crate::metrics::read_wait();
+        gw.cluster.wait_for_reader(t, deadline).await;
+    }
     let headers = forwardable(&req.headers);
     let gzipped = req
         .headers
@@ -156,7 +162,7 @@ pub async fn forward_read(
     };
     let mut errors = Vec::new();
     let mut last_5xx: Option<Response<Body>> = None;
-    for (node, stale) in candidates(gw).await {
+    for (node, stale) in gw.cluster.read_order(accept) {
         let out = Outgoing {
             method,
             path,
@@ -168,17 +174,20 @@ pub async fn forward_read(
         };
         let http_req =
             client::build(&node.config, &out).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        match client::send(&gw.http, http_req, gw.config.query_timeout).await {
+        let mut flight = InFlight::begin(&node);
+        let sent = client::send(&gw.http, http_req, gw.config.query_timeout).await;
+        flight.answered();
+        match sent {
             Ok(resp) if !resp.status().is_server_error() => {
                 crate::metrics::read_served(stale);
-                return Ok(stream_back(resp, node.name(), stale));
+                return Ok(stream_back(resp, node.name(), stale, Some(flight)));
             }
             Ok(resp) => {
                 let msg = format!("{} answered {}", node.name(), resp.status());
                 node.health.failure(&msg);
                 tracing::warn!(node = %node.name(), status = resp.status().as_u16(), "read failed; trying next node");
                 errors.push(msg);
-                last_5xx = Some(stream_back(resp, node.name(), stale));
+                last_5xx = Some(stream_back(resp, node.name(), stale, None));
             }
             Err(e) => {
                 let msg = format!("{}: {e}", node.name());
@@ -194,21 +203,35 @@ pub async fn forward_read(
     last_5xx.ok_or_else(|| ApiError::NoNode(errors.join("; ")))
 }
 
-/// Streams a node's response back: status, headers and body as sent.
+/// Streams a node's response back: status, headers and body as sent. The
+/// body holds `flight` until it is done or dropped.
 pub fn stream_back(
     resp: Response<hyper::body::Incoming>,
     node: &str,
     stale: bool,
+    flight: Option<InFlight>,
 ) -> Response<Body> {
-    let (parts, body) = resp.into_parts();
-    let body: Body = body.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync();
-    let mut out = Response::new(body);
-    *out.status_mut() = parts.status;
-    for (k, v) in &parts.headers {
-        if !hop_by_hop(k) || k == header::CONTENT_LENGTH {
-            out.headers_mut().append(k.clone(), v.clone());
+    let (mut parts, body) = resp.into_parts();
+    let body: Body = body
+        .map_err(move |e| -> BoxError {
+            let _in_flight = &flight;
+            Box::new(e)
+        })
+        .boxed_unsync();
+    // The node's headers are reused in place (no copy); only hop-by-hop
+    // ones are dropped, and only when there are any.
+    let headers = &mut parts.headers;
+    if headers
+        .keys()
+        .any(|k| hop_by_hop(k) && k != header::CONTENT_LENGTH)
+    {
+        for name in HOP_BY_HOP.iter().filter(|n| **n != "content-length") {
+            headers.remove(*name);
         }
     }
+    parts.version = http::Version::HTTP_11;
+    parts.extensions.clear();
+    let mut out = Response::from_parts(parts, body);
     if let Ok(v) = HeaderValue::from_str(node) {
         out.headers_mut().insert("x-inmate-node", v);
     }

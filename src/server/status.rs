@@ -28,10 +28,10 @@ pub fn ping(gw: &Arc<Gateway>, req: &ClientRequest) -> Response<Body> {
     // Prefer a healthy node's version: clients print it and some gate
     // features on it.
     let version = gw
-        .nodes
+        .cluster
         .iter()
         .filter(|n| n.health.is_up())
-        .chain(gw.nodes.iter())
+        .chain(gw.cluster.iter())
         .find_map(|n| n.health.version());
     let (version, build) = version.unwrap_or_else(|| (format!("inmate-{VERSION}"), None));
     let verbose = params::<PingParams>(req.query.as_bytes())
@@ -63,15 +63,18 @@ pub fn health(gw: &Arc<Gateway>) -> Response<Body> {
     let end = gw.log.next_seq();
     let mut usable = 0;
     let nodes: Vec<serde_json::Value> = gw
-        .nodes
+        .cluster
         .iter()
         .map(|n| {
             let up = n.health.is_up();
             let stats = gw.log.stats(n.name());
-            let acked = n.acked();
+            let next = n.next_unapplied();
             let state = if !up {
                 "down"
-            } else if acked < end {
+            } else if end
+                .checked_sub(1)
+                .is_some_and(|last| !n.applied_through(last))
+            {
                 "catching_up"
             } else {
                 "up"
@@ -87,7 +90,7 @@ pub fn health(gw: &Arc<Gateway>) -> Response<Body> {
                     s.skipped_records,
                     s.needs_repair,
                 ),
-                None => (end.saturating_sub(acked), 0, None, 0, false),
+                None => (end.saturating_sub(next), 0, None, 0, false),
             };
             serde_json::json!({
                 "name": n.name(),
@@ -98,6 +101,8 @@ pub fn health(gw: &Arc<Gateway>) -> Response<Body> {
                 "oldest_unsent_age_seconds": age,
                 "skipped_records": skipped,
                 "needs_repair": repair,
+                "mode": n.admin().as_str(),
+                "reads_in_flight": n.load.in_flight(),
                 "last_error": n.health.last_error(),
                 "version": n.health.version().map(|v| v.0),
             })
@@ -109,7 +114,7 @@ pub fn health(gw: &Arc<Gateway>) -> Response<Body> {
         "version": VERSION,
         "status": if ok { "pass" } else { "fail" },
         "message": if ok {
-            format!("{usable} of {} nodes usable", gw.nodes.len())
+            format!("{usable} of {} nodes usable", gw.cluster.len())
         } else {
             "no node is usable; writes are still accepted into the durable log".to_string()
         },
@@ -129,7 +134,7 @@ pub fn health(gw: &Arc<Gateway>) -> Response<Body> {
 }
 
 pub fn ready(gw: &Arc<Gateway>) -> Response<Body> {
-    let up = gw.nodes.iter().any(|n| n.health.is_up());
+    let up = gw.cluster.iter().any(|n| n.health.is_up());
     respond::json(
         if up {
             StatusCode::OK

@@ -28,6 +28,7 @@ use http::{Response, StatusCode, header};
 use super::Gateway;
 use super::request::{ClientRequest, Flavor, params, rewrite_params};
 use super::respond::{self, ApiError, Body};
+use crate::backend::cluster::Scope;
 use crate::config::Consistency;
 use crate::lineproto::{self, Precision, ScanOptions};
 use crate::record::Record;
@@ -236,7 +237,8 @@ async fn store(
         }
     };
 
-    let needed = target.consistency.required(gw.nodes.len());
+    gw.cluster.marks().touch(&Scope::of_write(&req.query), seq);
+    let needed = target.consistency.required(gw.cluster.len());
     if needed > 0 {
         let confirmed = wait_for_nodes(gw, seq, needed, gw.config.write_timeout).await;
         if confirmed < needed {
@@ -258,23 +260,7 @@ async fn store(
 
 /// Waits until `needed` nodes have applied `seq`; returns how many did.
 pub async fn wait_for_nodes(gw: &Gateway, seq: u64, needed: usize, timeout: Duration) -> usize {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut waits: futures_util::stream::FuturesUnordered<_> = gw
-        .nodes
-        .iter()
-        .map(|n| n.wait_applied(seq, deadline))
-        .collect();
-    let mut confirmed = 0;
-    use futures_util::StreamExt;
-    while let Some(ok) = waits.next().await {
-        if ok {
-            confirmed += 1;
-            if confirmed >= needed {
-                break;
-            }
-        }
-    }
-    confirmed
+    gw.cluster.wait_applied_by(seq, needed, timeout).await
 }
 
 #[cfg(test)]

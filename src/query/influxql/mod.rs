@@ -49,11 +49,13 @@ mod classify;
 mod keywords;
 mod lexer;
 mod rewrite;
+mod scope;
 #[cfg(test)]
 mod tests;
 
 pub use lexer::LexError;
 use lexer::{Token, TokenKind};
+pub use scope::named_databases;
 
 /// What one statement does to the cluster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
