@@ -90,8 +90,9 @@ impl Listener {
     }
 
     /// Accepts until `shutdown` resolves, then drains: open connections get
-    /// until `shutdown_timeout` from then to finish. Returns that deadline,
-    /// which the rest of the shutdown shares.
+    /// three quarters of `shutdown_timeout` (all but at most 1 s) to finish,
+    /// then are dropped. Returns the deadline (`shutdown_timeout` from the
+    /// signal), which the rest of the shutdown shares.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Instant {
         tokio::pin!(shutdown);
         loop {
@@ -107,10 +108,15 @@ impl Listener {
                 _ = &mut shutdown => break,
             }
         }
-        let deadline = Instant::now() + self.gateway.config.shutdown_timeout;
+        let timeout = self.gateway.config.shutdown_timeout;
+        let deadline = Instant::now() + timeout;
+        // Connections drain first (writes may wait for replicators), but not
+        // up to the deadline itself: the background tasks get the last
+        // quarter (at most 1 s) to stop on their own.
+        let drained_by = deadline - (timeout / 4).min(Duration::from_secs(1));
         drop(self.listener);
         tracing::info!("shutting down: draining in-flight requests");
-        if tokio::time::timeout_at(deadline, self.graceful.shutdown())
+        if tokio::time::timeout_at(drained_by, self.graceful.shutdown())
             .await
             .is_err()
         {
@@ -156,8 +162,10 @@ impl Listener {
         });
     }
 
-    /// Answers `503` with `Retry-After` and closes, without reading the
-    /// request (only draining what arrives so the close is not a reset).
+    /// Answers `503` with `Retry-After` and closes. The request head is read
+    /// first (a little, briefly: clients treat an answer before their
+    /// request as broken), and what follows is drained so the close is not a
+    /// reset.
     fn refuse(&self, mut stream: TcpStream) {
         let Ok(permit) = self.refusing.clone().try_acquire_owned() else {
             tracing::warn!("connection limit reached; closing without an answer");
@@ -171,16 +179,24 @@ impl Listener {
             let _refusing = permit;
             let answer = format!(
                 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
-                 X-Influxdb-Error: {BUSY_TEXT}\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{BUSY}",
+                 X-Influxdb-Error: {BUSY_TEXT}\r\nRetry-After: 1\r\nConnection: close\r\n\
+                 Content-Length: {}\r\n\r\n{BUSY}",
                 BUSY.len()
             );
             let _ = tokio::time::timeout(REFUSE_TIME, async {
+                let mut head = Vec::with_capacity(1024);
+                let mut chunk = [0u8; 1024];
+                while head.len() < 8192 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await? {
+                        0 => break,
+                        n => head.extend_from_slice(&chunk[..n]),
+                    }
+                }
                 stream.write_all(answer.as_bytes()).await?;
                 stream.shutdown().await?;
-                let mut sink = [0u8; 4096];
                 let mut left = 64usize << 10;
                 while left > 0 {
-                    match stream.read(&mut sink).await? {
+                    match stream.read(&mut chunk).await? {
                         0 => break,
                         n => left = left.saturating_sub(n),
                     }
