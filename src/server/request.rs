@@ -2,7 +2,8 @@
 //!
 //! This is the bottom of the server's import graph: `routes.rs` builds a
 //! [`ClientRequest`] and hands it to a handler; handlers read the body (once,
-//! bounded by size and time) and their parameters from here. Nothing in this
+//! bounded by size, time and the gateway-wide [`BodyBudget`]) and their
+//! parameters from here. Nothing in this
 //! file imports a handler or the router, so the arrows run one way:
 //! routes → handlers → request.
 
