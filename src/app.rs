@@ -1,13 +1,39 @@
-//! Process-level glue for the binary: logging setup, binding the listeners
-//! (the gateway's, and the metrics one when `metrics_bind` is set),
-//! and turning SIGINT/SIGTERM into the server's shutdown future.
+//! The gateway's composition root and process-level glue.
 //!
-//! Kept in the library so `src/main.rs` stays a thin CLI parser.
+//! Also binds the metrics listener when `metrics_bind` is set.
+//!
+//! Why a composition root apart from the server: building the gateway (the
+//! durable log, one replicator and one health checker per node) and stopping
+//! it are one job; accepting connections is another
+//! ([`crate::server::listener`]). [`start`] builds everything and returns a
+//! [`Running`] gateway whose background tasks all live in one [`JoinSet`]
+//! and stop on one [`CancellationToken`]; [`Running::shutdown_by`] cancels
+//! them and joins them all against ONE deadline, then closes the log. Nothing
+//! is detached, so "stopped" means stopped.
+//!
+//! Also here, so `src/main.rs` stays a thin CLI parser: logging setup and
+//! turning SIGINT/SIGTERM into the shutdown future ([`run`]).
+
+use std::future::Future;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, LogFormat};
-use crate::server::{self, ServerError};
+use crate::backend::Node;
+use crate::backend::client;
+use crate::backend::cluster::Cluster;
+use crate::backend::deadletter::DeadLetters;
+use crate::backend::health::{self, Health};
+use crate::backend::orgs::Orgs;
+use crate::backend::replicator::Replicator;
+use crate::clock::Clock;
+use crate::config::{Config, FsyncMode, LogFormat};
+use crate::log::{FsyncPolicy, Log, LogOptions};
+use crate::server::request::BodyBudget;
+use crate::server::{self, Gateway, ServerError};
 
 /// Installs the log subscriber per `log_format` (`auto`: text on a terminal,
 /// JSON otherwise). `RUST_LOG` overrides the config's level.
@@ -66,4 +92,204 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         tokio::spawn(crate::metrics::serve_metrics(metrics));
     }
     server::serve(listener, config, shutdown_signal()).await
+}
+
+/// A started gateway: its shared state and every background task it owns.
+pub struct Running {
+    gateway: Arc<Gateway>,
+    /// Cancelled once, by [`Running::shutdown_by`]; every task stops on it.
+    cancel: CancellationToken,
+    /// Replicators, health checkers and the stop bridge: joined (or, past
+    /// the deadline, aborted) at shutdown, never detached.
+    tasks: JoinSet<()>,
+}
+
+/// How a shutdown went: what finished on its own and what had to be aborted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// Background tasks that ended within the deadline.
+    pub joined: usize,
+    /// Background tasks still running at the deadline, aborted.
+    pub aborted: usize,
+}
+
+/// Starts the gateway (system clock): see [`start_with_clock`].
+pub async fn start(config: Config) -> Result<Running, ServerError> {
+    start_with_clock(config, Clock::system()).await
+}
+
+/// Opens the log under `data_dir` and spawns one replicator and one health
+/// checker per node. Connections are not accepted here: hand
+/// [`Running::gateway`] to a [`crate::server::listener::Listener`].
+pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, ServerError> {
+    let config = Arc::new(config);
+    create_private_dir(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
+    let log = Log::open(log_options(&config), &names).await?;
+    let http = client::new_client();
+    let nodes: Vec<Arc<Node>> = config
+        .nodes
+        .iter()
+        .map(|n| {
+            let next = log.cursor(&n.name).unwrap_or_else(|| log.next_seq());
+            let health = Health::new(config.health_threshold_up, config.health_threshold_down);
+            Arc::new(Node::new(n.clone(), health, next))
+        })
+        .collect();
+    let orgs = Arc::new(Orgs::new(config.nodes.clone(), http.clone()));
+
+    let cancel = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let stop = stop_signal(&cancel, &mut tasks);
+    for node in &nodes {
+        tasks.spawn(health::run_checks(
+            node.config.clone(),
+            node.health.clone(),
+            http.clone(),
+            config.health_check_interval,
+            config.health_check_timeout,
+            stop.clone(),
+        ));
+        let rep = Replicator {
+            node: node.clone(),
+            log: log.clone(),
+            http: http.clone(),
+            dead: DeadLetters::new(&config.data_dir, node.name()),
+            max_batch_bytes: config.queue.max_batch_bytes,
+            max_records: config.channel_size,
+            first_delay: config.retry_delay,
+            max_delay: config.queue.retry_max_delay,
+            timeout: config.write_timeout,
+            retry_count: config.retry_count,
+            orgs: orgs.clone(),
+        };
+        tasks.spawn(rep.run(stop.clone()));
+    }
+    tracing::info!(nodes = ?names, version = env!("CARGO_PKG_VERSION"), "gateway started");
+
+    let gateway = Arc::new(Gateway {
+        body_budget: BodyBudget::new(config.max_inflight_bytes),
+        auth: server::auth::Authenticator::new(&config),
+        cluster: Cluster::new(nodes, log.next_seq()),
+        config,
+        log,
+        http,
+        orgs,
+        clock,
+        started: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        started_at: std::time::Instant::now(),
+    });
+    crate::metrics::attach(&gateway);
+    Ok(Running {
+        gateway,
+        cancel,
+        tasks,
+    })
+}
+
+/// The replicators and health checkers stop on a `watch<bool>`; this bridges
+/// the token to it, so the token stays the one source of "stop".
+fn stop_signal(
+    cancel: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let cancel = cancel.clone();
+    tasks.spawn(async move {
+        cancel.cancelled().await;
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+impl Running {
+    /// The shared state handlers serve from.
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
+    /// A token cancelled when shutdown begins (for tasks a caller adds).
+    pub fn cancelled(&self) -> CancellationToken {
+        self.cancel.child_token()
+    }
+
+    /// Serves `listener` until `shutdown` resolves, drains connections, then
+    /// stops everything; one `shutdown_timeout` covers the whole drain.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<Stopped, ServerError> {
+        let listener = server::listener::Listener::new(listener, self.gateway.clone())?;
+        let deadline = listener.run(shutdown).await;
+        Ok(self.shutdown_by(deadline).await)
+    }
+
+    /// [`Running::shutdown_by`] with the deadline `shutdown_timeout` from now.
+    pub async fn shutdown(self) -> Stopped {
+        let deadline = Instant::now() + self.gateway.config.shutdown_timeout;
+        self.shutdown_by(deadline).await
+    }
+
+    /// Cancels every background task, joins them until `deadline`, aborts
+    /// what is left, then closes the log (final fsync, cursors persisted).
+    pub async fn shutdown_by(mut self, deadline: Instant) -> Stopped {
+        self.cancel.cancel();
+        let mut stopped = Stopped {
+            joined: 0,
+            aborted: 0,
+        };
+        while let Ok(Some(_)) = tokio::time::timeout_at(deadline, self.tasks.join_next()).await {
+            stopped.joined += 1;
+        }
+        stopped.aborted = self.tasks.len();
+        if stopped.aborted > 0 {
+            tracing::warn!(
+                aborted = stopped.aborted,
+                timeout = ?self.gateway.config.shutdown_timeout,
+                "background tasks did not stop in time"
+            );
+            self.tasks.shutdown().await;
+        }
+        if let Err(e) = self.gateway.log.close().await {
+            tracing::error!(error = %e, "closing the log failed");
+        }
+        tracing::info!(
+            joined = stopped.joined,
+            aborted = stopped.aborted,
+            "stopped"
+        );
+        stopped
+    }
+}
+
+fn log_options(config: &Config) -> LogOptions {
+    let q = &config.queue;
+    LogOptions {
+        dir: config.data_dir.join("log"),
+        segment_bytes: q.segment_bytes,
+        fsync: match q.fsync {
+            FsyncMode::Always => FsyncPolicy::Always,
+            FsyncMode::Interval => FsyncPolicy::Interval(q.fsync_interval),
+            FsyncMode::Never => FsyncPolicy::Never,
+        },
+        cache_bytes: q.cache_bytes,
+        max_backlog_bytes: q.max_bytes,
+        max_age: q.max_age,
+        ..LogOptions::default()
+    }
+}
+
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    // The log holds client credentials for replay: keep it private.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }

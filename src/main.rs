@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use inmate::config::Config;
 
+/// mimalloc returns freed pages to the system; glibc's malloc kept most of a
+/// burst of large writes per thread arena (see BENCHMARKS.md, hostile clients).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "inmate",

@@ -2,17 +2,20 @@
 //!
 //! This is the bottom of the server's import graph: `routes.rs` builds a
 //! [`ClientRequest`] and hands it to a handler; handlers read the body (once,
-//! bounded by size and time) and their parameters from here. Nothing in this
+//! bounded by size, time and the gateway-wide [`BodyBudget`]) and their
+//! parameters from here. Nothing in this
 //! file imports a handler or the router, so the arrows run one way:
 //! routes → handlers → request.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{Method, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Gateway;
 
@@ -55,6 +58,9 @@ pub enum BodyReadError {
     /// Not complete within `request_timeout`.
     #[error("timed out reading the request body")]
     Timeout,
+    /// `max_inflight_bytes` is spent: other requests hold it (503).
+    #[error("gateway is busy: too many request bytes in flight, retry later")]
+    Busy,
     /// The connection failed mid-body (or the body was already taken).
     #[error("unable to read request body: {0}")]
     Io(String),
@@ -105,10 +111,15 @@ impl ClientRequest {
     }
 
     /// Reads the whole body once (so fallback and fan-out can resend it),
-    /// within `max_body_size` (0 = unlimited) and the request timeout.
+    /// within `max_body_size` (0 = unlimited), the request timeout and the
+    /// gateway's [`BodyBudget`].
     ///
-    /// Past the limit the rest of the body is still read and discarded (up to
-    /// a bound), so the client receives the 413 instead of a broken pipe.
+    /// Memory follows the bytes that arrive, never the `Content-Length` the
+    /// client declares: chunks are kept as they come and copied once into an
+    /// exact-size buffer at the end. A declared length over the limit is
+    /// refused up front. Past the limit (or the budget) the rest of the body
+    /// is still read and discarded (up to a bound), so the client receives
+    /// the 413 (or 503) instead of a broken pipe.
     pub async fn read_body(&mut self, gw: &Gateway) -> Result<Bytes, BodyReadError> {
         let max = gw.config.max_body_size;
         let limit = if max == 0 { usize::MAX } else { max };
@@ -123,41 +134,118 @@ impl ClientRequest {
             .ok_or_else(|| BodyReadError::Io("body already read".into()))?;
         let drain_cap = limit.saturating_mul(4).max(64 << 20);
         let read = async {
-            // No up-front buffer for bodiless requests (most reads).
-            let cap = declared.map_or(0, |n| (n as usize).min(limit));
-            let mut buf = BytesMut::with_capacity(cap);
+            let mut chunks: Vec<Bytes> = Vec::new();
+            let mut len = 0usize;
+            let mut held: Option<OwnedSemaphorePermit> = None;
+            let mut refused = declared
+                .is_some_and(|n| n > limit as u64)
+                .then_some(BodyReadError::TooLarge);
             let mut seen = 0usize;
-            let mut too_large = declared.is_some_and(|n| n > limit as u64);
             while let Some(frame) = body.frame().await {
                 let frame = frame.map_err(|e| BodyReadError::Io(e.to_string()))?;
                 let Ok(data) = frame.into_data() else {
                     continue;
                 };
-                if too_large {
-                    seen = seen.saturating_add(data.len());
+                seen = seen.saturating_add(data.len());
+                if refused.is_some() {
                     if seen > drain_cap {
                         break;
                     }
                     continue;
                 }
-                if buf.len() + data.len() > limit {
-                    too_large = true;
-                    seen = buf.len() + data.len();
-                    buf = BytesMut::new();
-                    continue;
+                let taken = if len + data.len() > limit {
+                    Err(BodyReadError::TooLarge)
+                } else {
+                    gw.body_budget.take(data.len())
+                };
+                match taken {
+                    Err(e) => {
+                        refused = Some(e);
+                        chunks = Vec::new();
+                        held = None;
+                    }
+                    Ok(permit) => {
+                        held = merge(held, permit);
+                        len += data.len();
+                        chunks.push(data);
+                    }
                 }
-                buf.extend_from_slice(&data);
             }
-            if too_large {
-                Err(BodyReadError::TooLarge)
-            } else {
-                Ok(buf.freeze())
+            if let Some(e) = refused {
+                return Err(e);
             }
+            let mut buf = Vec::with_capacity(len);
+            for c in chunks {
+                buf.extend_from_slice(&c);
+            }
+            Ok(match held {
+                None => Bytes::from(buf),
+                Some(permit) => Bytes::from_owner(Budgeted {
+                    buf,
+                    _permit: permit,
+                }),
+            })
         };
         match tokio::time::timeout(gw.config.request_timeout, read).await {
             Err(_) => Err(BodyReadError::Timeout),
             Ok(r) => r,
         }
+    }
+}
+
+/// What is left of `max_inflight_bytes`: a body takes from it as its bytes
+/// arrive and gives back when the last copy of the body is dropped (the
+/// permit travels inside the [`Bytes`]). Exhausted, requests get a 503 with
+/// `Retry-After` instead of growing the process without bound.
+pub struct BodyBudget(Option<Arc<Semaphore>>);
+
+impl BodyBudget {
+    /// A budget of `bytes` (0 = unlimited).
+    pub fn new(bytes: usize) -> BodyBudget {
+        BodyBudget((bytes > 0).then(|| Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS)))))
+    }
+
+    /// Bytes left, or `None` when unlimited.
+    pub fn available(&self) -> Option<usize> {
+        self.0.as_ref().map(|s| s.available_permits())
+    }
+
+    /// Takes `n` bytes from the budget, without waiting.
+    fn take(&self, n: usize) -> Result<Option<OwnedSemaphorePermit>, BodyReadError> {
+        let Some(sem) = &self.0 else { return Ok(None) };
+        if n == 0 {
+            return Ok(None);
+        }
+        let n = u32::try_from(n).map_err(|_| BodyReadError::Busy)?;
+        sem.clone()
+            .try_acquire_many_owned(n)
+            .map(Some)
+            .map_err(|_| BodyReadError::Busy)
+    }
+}
+
+fn merge(
+    held: Option<OwnedSemaphorePermit>,
+    more: Option<OwnedSemaphorePermit>,
+) -> Option<OwnedSemaphorePermit> {
+    match (held, more) {
+        (Some(mut a), Some(b)) => {
+            a.merge(b);
+            Some(a)
+        }
+        (a, b) => a.or(b),
+    }
+}
+
+/// A body's bytes with their share of the budget.
+struct Budgeted {
+    buf: Vec<u8>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl AsRef<[u8]> for Budgeted {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
     }
 }
 

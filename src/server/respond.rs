@@ -28,7 +28,7 @@ pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 /// Why a request failed, with the text InfluxDB (or the gateway) answers.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// The body could not be read (413, 408 or 400).
+    /// The body could not be read (413, 408, 503 with `Retry-After`, or 400).
     #[error(transparent)]
     Body(#[from] BodyReadError),
     /// The body could not be decoded (413 past the limit once gunzipped,
@@ -85,6 +85,7 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
             ApiError::Body(BodyReadError::Timeout) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Body(BodyReadError::Busy) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Body(BodyReadError::Io(_))
             | ApiError::Decode(_)
             | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -105,6 +106,12 @@ impl ApiError {
             (ApiError::NotSupported, _) => not_supported(),
             (ApiError::Unauthorized, Flavor::V2) => {
                 error(flavor, self.status(), "unauthorized access")
+            }
+            (ApiError::Body(BodyReadError::Busy), _) => {
+                let mut r = error(flavor, self.status(), &self.to_string());
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                r
             }
             _ => error(flavor, self.status(), &self.to_string()),
         }
