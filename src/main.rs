@@ -35,10 +35,16 @@ struct Cli {
 enum Command {
     /// Validate the config and print the effective config with secrets redacted.
     CheckConfig,
+    /// Read a password from standard input and print its argon2 hash, for
+    /// `clients[].password_hash`.
+    HashPassword,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::HashPassword) = cli.command {
+        return hash_password();
+    }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -67,6 +73,28 @@ fn main() -> ExitCode {
             let e = anyhow::Error::from(e);
             tracing::error!(error = %format!("{e:#}"), "gateway failed");
             eprintln!("inmate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `inmate hash-password`: the password comes from stdin (one line), never
+/// from the command line, where it would land in shell history.
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err()
+        || line.trim_end_matches(['\r', '\n']).is_empty()
+    {
+        eprintln!("inmate: give the password on standard input");
+        return ExitCode::from(2);
+    }
+    match inmate::server::auth::hash_password(line.trim_end_matches(['\r', '\n'])) {
+        Ok(h) => {
+            println!("{h}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("inmate: cannot hash the password: {e}");
             ExitCode::FAILURE
         }
     }

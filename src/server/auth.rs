@@ -53,7 +53,7 @@ pub struct Principal {
 
 /// What a request needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
+pub enum Access {
     Read,
     Write,
     Admin,
@@ -64,17 +64,17 @@ impl Principal {
     /// databases the request touches: `None` for a request that touches no
     /// database (listings, `/metrics`), an empty list when the gateway
     /// cannot name them (refused for a limited client).
-    pub fn allows(&self, scope: Scope, databases: Option<&[&str]>) -> Result<(), String> {
+    pub fn allows(&self, scope: Access, databases: Option<&[&str]>) -> Result<(), String> {
         let ok = match scope {
-            Scope::Read => self.scopes.read,
-            Scope::Write => self.scopes.write,
-            Scope::Admin => self.scopes.admin,
+            Access::Read => self.scopes.read,
+            Access::Write => self.scopes.write,
+            Access::Admin => self.scopes.admin,
         };
         if !ok {
             let what = match scope {
-                Scope::Read => "read",
-                Scope::Write => "write",
-                Scope::Admin => "run administrative statements",
+                Access::Read => "read",
+                Access::Write => "write",
+                Access::Admin => "run administrative statements",
             };
             return Err(format!(
                 "client {:?} is not authorized to {what}",
@@ -277,25 +277,27 @@ fn presented(headers: &HeaderMap, query: &str) -> Option<Presented> {
     })
 }
 
-/// The buckets a Flux query reads (`from(bucket: "…")`); empty when it
-/// reads by ID or the gateway cannot find them.
-pub fn flux_buckets(flux: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = flux;
-    while let Some(i) = rest.find("bucket") {
-        rest = &rest[i + "bucket".len()..];
-        let after = rest.trim_start();
-        let Some(after) = after.strip_prefix(':') else {
-            continue;
-        };
-        let after = after.trim_start();
-        if let Some(q) = after.strip_prefix('"')
-            && let Some(end) = q.find('"')
-        {
-            out.push(q[..end].to_string());
-        }
-    }
-    out
+/// Checks `principal` (none: the gateway checks no credentials) for
+/// `access` to what a request touches, as the read router attributes it
+/// ([`crate::backend::cluster::Scope`]): `Global` touches no database for a
+/// read, but for an administrative statement it may change any database,
+/// so a client limited to some databases may not run it.
+pub fn check(
+    principal: Option<&Principal>,
+    access: Access,
+    target: &crate::backend::cluster::Scope,
+) -> Result<(), super::respond::ApiError> {
+    use crate::backend::cluster::Scope;
+    let Some(p) = principal else {
+        return Ok(());
+    };
+    let names: Option<Vec<&str>> = match target {
+        Scope::Databases(d) => Some(d.iter().map(String::as_str).collect()),
+        Scope::Global if access != Access::Admin => None,
+        Scope::Global | Scope::All => Some(Vec::new()),
+    };
+    p.allows(access, names.as_deref())
+        .map_err(super::respond::ApiError::Forbidden)
 }
 
 /// `query` without the gateway's own credentials (`u`, `p`), other
@@ -402,23 +404,12 @@ mod tests {
             },
             databases: Some(vec!["a".into()]),
         };
-        assert!(p.allows(Scope::Write, Some(&["a"])).is_ok());
-        assert!(p.allows(Scope::Write, Some(&["b"])).is_err());
-        assert!(p.allows(Scope::Write, Some(&[])).is_err());
-        assert!(p.allows(Scope::Write, None).is_ok());
-        assert!(p.allows(Scope::Read, Some(&["a"])).is_err());
-        assert!(p.allows(Scope::Admin, Some(&["a"])).is_err());
-    }
-
-    #[test]
-    fn flux_buckets_are_found() {
-        assert_eq!(
-            flux_buckets(
-                "from(bucket: \"a\") |> range(start: -1h) |> join(tables: {x: from(bucket:\"b\")})"
-            ),
-            vec!["a".to_string(), "b".to_string()]
-        );
-        assert!(flux_buckets("from(bucketID: \"0123\")").is_empty());
+        assert!(p.allows(Access::Write, Some(&["a"])).is_ok());
+        assert!(p.allows(Access::Write, Some(&["b"])).is_err());
+        assert!(p.allows(Access::Write, Some(&[])).is_err());
+        assert!(p.allows(Access::Write, None).is_ok());
+        assert!(p.allows(Access::Read, Some(&["a"])).is_err());
+        assert!(p.allows(Access::Admin, Some(&["a"])).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::Response;
 
+use super::auth::{self, Access};
 use super::request::{ClientRequest, params, rewrite_params};
 use super::respond::{ApiError, Body};
 use super::{Gateway, mutate, read};
@@ -64,9 +65,11 @@ pub async fn handle(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Respons
         let scope = q.map_or(Scope::Global, |q| {
             Scope::of_influxql_read(&q, db.as_deref())
         });
+        auth::check(req.principal.as_deref(), Access::Read, &scope)?;
         return read::forward_read(gw, &req, "/query", &req.query, body, scope).await;
     };
     let scope = Scope::of_influxql_mutation(q, db.as_deref());
+    auth::check(req.principal.as_deref(), Access::Admin, &scope)?;
     let q = influxql::rewrite_now(q, gw.clock.now_nanos()).unwrap_or_else(|| q.to_string());
     let (query, body) = if in_form {
         let form = with_q(&String::from_utf8_lossy(&body), &q);

@@ -34,6 +34,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, header};
 use http_body_util::BodyExt;
 
 use super::Gateway;
+use super::auth::{self, Access};
 use super::request::ClientRequest;
 use super::respond::{ApiError, Body, BoxError};
 use crate::backend::Node;
@@ -97,6 +98,9 @@ pub async fn proxy_as(
     } else {
         Scope::Global
     };
+    if path == "/api/v2/query" {
+        auth::check(req.principal.as_deref(), Access::Read, &scope)?;
+    }
     forward_read(gw, &req, path, &req.query, body, scope).await
 }
 

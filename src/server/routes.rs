@@ -23,7 +23,7 @@ use std::time::Instant;
 use http::{Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
-use super::auth::{self, Scope};
+use super::auth::{self, Access};
 use super::request::{ClientRequest, Flavor, flavor_of};
 use super::respond::{self, ApiError, Body};
 use super::{Gateway, mutate, query, read, status, write};
@@ -101,23 +101,20 @@ async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Response<Bod
     let path = req.path.as_str();
     let mutating =
         is(&Method::POST) || is(&Method::PATCH) || is(&Method::DELETE) || is(&Method::PUT);
-    if let Some(p) = &req.principal {
+    if req.principal.is_some() {
         // `/query` and `/api/v2/query` are checked once their text is read.
+        use crate::backend::cluster::Scope;
         let need = match path {
-            "/write" => Some((Scope::Write, Some(param(&req.query, "db")))),
-            "/api/v2/write" => Some((Scope::Write, Some(param(&req.query, "bucket")))),
+            "/write" | "/api/v2/write" => Some((Access::Write, Scope::of_write(&req.query))),
             "/query" | "/api/v2/query" | "/ping" | "/api/v2/ping" | "/health"
             | "/api/v2/health" | "/ready" | "/" => None,
-            "/metrics" => Some((Scope::Read, None)),
-            "/api/v2/delete" => Some((Scope::Admin, Some(param(&req.query, "bucket")))),
-            _ if mutating => Some((Scope::Admin, None)),
-            _ => Some((Scope::Read, None)),
+            "/api/v2/delete" => Some((Access::Admin, Scope::of_v2_mutation(path, &req.query))),
+            _ if mutating => Some((Access::Admin, Scope::All)),
+            // Listings and `/metrics` touch no database.
+            _ => Some((Access::Read, Scope::Global)),
         };
-        if let Some((scope, dbs)) = need {
-            let dbs: Option<Vec<&str>> =
-                dbs.as_ref().map(|d| d.iter().map(String::as_str).collect());
-            p.allows(scope, dbs.as_deref())
-                .map_err(ApiError::Forbidden)?;
+        if let Some((access, target)) = need {
+            auth::check(req.principal.as_deref(), access, &target)?;
         }
     }
     match path {
@@ -157,15 +154,6 @@ async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Response<Bod
         }
         _ => Err(ApiError::NotSupported),
     }
-}
-
-/// Every value of parameter `key` in a query string (the databases a request
-/// names).
-fn param(query: &str, key: &str) -> Vec<String> {
-    url::form_urlencoded::parse(query.as_bytes())
-        .filter(|(k, v)| k == key && !v.is_empty())
-        .map(|(_, v)| v.into_owned())
-        .collect()
 }
 
 /// Server-side failures (5xx), with the request masked like the access log.
