@@ -159,11 +159,11 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
             http: http.clone(),
             dead: DeadLetters::new(&config.data_dir, node.name()),
             max_batch_bytes: config.queue.max_batch_bytes,
-            max_records: config.channel_size,
+            max_records: config.max_batch_records,
             first_delay: config.retry_delay,
             max_delay: config.queue.retry_max_delay,
             timeout: config.write_timeout,
-            retry_count: config.retry_count,
+            failure_warn_after: config.failure_warn_after,
             orgs: orgs.clone(),
         };
         tasks.spawn(rep.run(stop.clone()));

@@ -6,16 +6,33 @@
 //! caught-up node; mutations travel through the same log so every node applies
 //! them in order with the writes around them.
 //!
-//! Module map (each module's `//!` header is its design doc):
-//! - [`clock`]: the one wall clock (write stamps, pinned `now()`).
-//! - [`config`]: seed-compatible YAML config, validated into an immutable struct.
+//! Data flow (each module's `//!` header is its design doc):
+//!
+//! ```text
+//! writes:  server (routes, auth, request) ─► lineproto (validate, stamp)
+//!          ─► gzip (stored form: client's gzip, or once) ─► log (append, fsync)
+//!          ─► backend::replicator (one per node, coalesce, retry, dead letters)
+//!          ─► node
+//! reads:   server (routes, auth) ─► query (classify InfluxQL)
+//!          ─► backend::cluster (watermarks, read order, load) ─► node
+//! mutations: like writes, through the log; answers collected by the cluster
+//! ```
+//!
+//! Modules:
+//! - [`app`]: the composition root: `start(config) -> Running`, one
+//!   cancellation token and one deadline for every background task.
+//! - [`server`]: routes, credentials and scopes (`server::auth`), request
+//!   decoding, the accept loop (`server::listener`), handlers.
 //! - [`lineproto`]: line-protocol scanner, gateway timestamps, body decoding.
 //! - [`gzip`]: where writes are compressed, once (client gzip passed through).
-//! - [`log`]: the durable segmented log with per-node cursors.
+//! - [`log`]: the durable segmented log with per-node cursors, its
+//!   filesystem seam, the node manifest, recovery.
 //! - [`record`]: what one log entry means (target, credentials, body).
-//! - [`query`]: the InfluxQL tokenizer/classifier.
-//! - [`backend`]: per-node HTTP clients, health, replicators.
-//! - [`server`]: HTTP routes, auth, the gateway entry point.
+//! - [`backend`]: per-node HTTP client, health, replicators, and the
+//!   [`backend::cluster`] façade (the one "applied up to", read order).
+//! - [`query`]: the InfluxQL tokenizer, classifier and name scan.
+//! - [`config`]: seed-compatible YAML config, validated into an immutable struct.
+//! - [`clock`]: the one wall clock (write stamps, pinned `now()`).
 //! - [`metrics`]: Prometheus `/metrics` (events where they happen, state at scrape).
 //! - [`redact`]: the one rule that masks secrets in logs and dead letters.
 

@@ -15,9 +15,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -243,6 +244,23 @@ pub async fn send(
         }
         Ok(Ok(resp)) => Ok(resp),
     }
+}
+
+/// Reads a response body up to `cap` bytes (the rest is discarded).
+pub async fn read_capped(body: hyper::body::Incoming, cap: usize, timeout: Duration) -> Bytes {
+    let fut = async {
+        let mut out = BytesMut::new();
+        let mut body = body;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { break };
+            if let Ok(data) = frame.into_data() {
+                let room = cap.saturating_sub(out.len());
+                out.extend_from_slice(&data[..data.len().min(room)]);
+            }
+        }
+        out.freeze()
+    };
+    tokio::time::timeout(timeout, fut).await.unwrap_or_default()
 }
 
 #[cfg(test)]

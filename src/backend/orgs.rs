@@ -22,8 +22,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::HeaderMap;
 
+use super::client::read_capped;
 use super::client::{self, HttpClient, Outgoing};
-use super::replicator::read_capped;
 use crate::config::NodeConfig;
 
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);

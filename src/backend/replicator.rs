@@ -29,10 +29,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
-use http_body_util::BodyExt;
 use tokio::sync::watch;
 
-use super::client::{self, Chunks, HttpClient, Outgoing};
+use super::client::{self, Chunks, HttpClient, Outgoing, read_capped};
 use super::deadletter::DeadLetters;
 use super::{Answer, Node};
 use crate::config::WireGzip;
@@ -49,7 +48,9 @@ pub struct Replicator {
     pub first_delay: Duration,
     pub max_delay: Duration,
     pub timeout: Duration,
-    pub retry_count: u32,
+    /// Consecutive failures after which the node is reported as failing
+    /// (`retry_count` in the config); never a reason to drop data.
+    pub failure_warn_after: u32,
     pub orgs: Arc<super::orgs::Orgs>,
 }
 
@@ -309,7 +310,7 @@ impl Replicator {
             }
             failures += 1;
             crate::metrics::retry(node.name());
-            if failures == self.retry_count.max(1) {
+            if failures == self.failure_warn_after.max(1) {
                 tracing::warn!(node = %node.name(), failures, seq = group[0].0,
                     "delivery keeps failing; the data stays queued in the log");
             }
@@ -476,23 +477,6 @@ fn with_newline(b: Bytes) -> Bytes {
     v.extend_from_slice(&b);
     v.extend_from_slice(b"\n");
     v.freeze()
-}
-
-/// Reads a response body up to `cap` bytes (the rest is discarded).
-pub async fn read_capped(body: hyper::body::Incoming, cap: usize, timeout: Duration) -> Bytes {
-    let fut = async {
-        let mut out = BytesMut::new();
-        let mut body = body;
-        while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else { break };
-            if let Ok(data) = frame.into_data() {
-                let room = cap.saturating_sub(out.len());
-                out.extend_from_slice(&data[..data.len().min(room)]);
-            }
-        }
-        out.freeze()
-    };
-    tokio::time::timeout(timeout, fut).await.unwrap_or_default()
 }
 
 #[cfg(test)]

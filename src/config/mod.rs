@@ -231,13 +231,15 @@ pub struct Config {
     pub port: u16,
     /// Consecutive failed deliveries after which a node is reported down by
     /// its replicator. Never a reason to drop data (see README).
-    pub retry_count: u32,
+    #[serde(rename = "retry_count")]
+    pub failure_warn_after: u32,
     #[serde(serialize_with = "ser_dur")]
     pub retry_delay: Duration,
     #[serde(serialize_with = "ser_dur")]
     pub query_timeout: Duration,
     /// Most records a replicator coalesces into one node request.
-    pub channel_size: usize,
+    #[serde(rename = "channel_size")]
+    pub max_batch_records: usize,
     #[serde(serialize_with = "ser_secret")]
     pub auth_token: Option<String>,
     pub data_dir: PathBuf,

@@ -42,10 +42,10 @@ fn seed_config_loads_unchanged() {
     assert_eq!(c.nodes[1].url.as_str(), "http://influxdb2:8086/");
     assert!(c.nodes[0].token.as_deref().unwrap().starts_with("bGFg"));
     assert_eq!(c.port, 8080);
-    assert_eq!(c.retry_count, 120);
+    assert_eq!(c.failure_warn_after, 120);
     assert_eq!(c.retry_delay, Duration::from_secs(1));
     assert_eq!(c.query_timeout, Duration::from_secs(5));
-    assert_eq!(c.channel_size, 1000);
+    assert_eq!(c.max_batch_records, 1000);
     assert_eq!(c.auth_token.as_deref(), Some("123456"));
     assert_eq!(c.data_dir, Path::new("./data"));
     assert_eq!(c.queue.fsync, FsyncMode::Always);

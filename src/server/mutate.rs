@@ -99,7 +99,7 @@ async fn replicate(
         })?;
     gw.cluster.marks().touch(&scope, seq);
     // Wait for nodes that can apply it soon: up, and not far behind.
-    let window = gw.config.channel_size as u64;
+    let window = gw.config.max_batch_records as u64;
     let timeout = gw.config.query_timeout.max(gw.config.write_timeout);
     let Collected { answers, queued } = gw.cluster.collect_answers(seq, window, timeout).await;
     if !queued.is_empty() {
