@@ -122,13 +122,30 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
 /// checker per node. Connections are not accepted here: hand
 /// [`Running::gateway`] to a [`crate::server::listener::Listener`].
 pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, ServerError> {
+    start_with(config, clock, Arc::new(crate::log::fs::RealFs)).await
+}
+
+/// [`start_with_clock`] with the log on a given filesystem: the seam tests
+/// use to make the disk fill up or fail ([`crate::log::fs::FaultyFs`]).
+pub async fn start_with(
+    config: Config,
+    clock: Clock,
+    fs: Arc<dyn crate::log::fs::Fs>,
+) -> Result<Running, ServerError> {
     let config = Arc::new(config);
     create_private_dir(&config.data_dir).map_err(|source| ServerError::DataDir {
         path: config.data_dir.display().to_string(),
         source,
     })?;
     let names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
-    let log = Log::open(log_options(&config), &names).await?;
+    let log = Log::open(
+        LogOptions {
+            fs,
+            ..log_options(&config)
+        },
+        &names,
+    )
+    .await?;
     let http = client::new_client();
     let nodes: Vec<Arc<Node>> = config
         .nodes
