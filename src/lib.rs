@@ -18,7 +18,9 @@
 //! - [`server`]: HTTP routes, auth, the gateway entry point.
 //! - [`metrics`]: Prometheus `/metrics` (events where they happen, state at scrape).
 //! - [`redact`]: the one rule that masks secrets in logs and dead letters.
+//! - [`admin`]: the admin API (`/inmate/v1/`) and the operator's CLI commands.
 
+pub mod admin;
 pub mod app;
 pub mod backend;
 pub mod clock;

@@ -35,10 +35,15 @@ struct Cli {
 enum Command {
     /// Validate the config and print the effective config with secrets redacted.
     CheckConfig,
+    #[command(flatten)]
+    Admin(inmate::admin::cli::AdminCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Admin(cmd)) = cli.command {
+        return inmate::admin::cli::run(cmd);
+    }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {

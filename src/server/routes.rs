@@ -110,6 +110,7 @@ async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Response<Bod
             | "/api/v2/health" | "/ready" | "/" => None,
             "/metrics" => Some((Scope::Read, None)),
             "/api/v2/delete" => Some((Scope::Admin, Some(param(&req.query, "bucket")))),
+            _ if path.starts_with(crate::admin::PREFIX) => Some((Scope::Admin, None)),
             _ if mutating => Some((Scope::Admin, None)),
             _ => Some((Scope::Read, None)),
         };
@@ -155,6 +156,7 @@ async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Response<Bod
                 Err(ApiError::NotSupported)
             }
         }
+        p if p.starts_with(crate::admin::PREFIX) => crate::admin::api::handle(gw, req).await,
         _ => Err(ApiError::NotSupported),
     }
 }
