@@ -156,6 +156,8 @@ pub async fn start_with(
             Arc::new(Node::new(n.clone(), health, next))
         })
         .collect();
+    // Paused/draining modes survive a restart: set before any replicator runs.
+    crate::admin::state::restore(&config.data_dir, &nodes);
     let orgs = Arc::new(Orgs::new(config.nodes.clone(), http.clone()));
 
     let cancel = CancellationToken::new();

@@ -35,7 +35,9 @@
 //! - [`clock`]: the one wall clock (write stamps, pinned `now()`).
 //! - [`metrics`]: Prometheus `/metrics` (events where they happen, state at scrape).
 //! - [`redact`]: the one rule that masks secrets in logs and dead letters.
+//! - [`admin`]: the admin API (`/inmate/v1/`) and the operator's CLI commands.
 
+pub mod admin;
 pub mod app;
 pub mod backend;
 pub mod clock;

@@ -38,12 +38,17 @@ enum Command {
     /// Read a password from standard input and print its argon2 hash, for
     /// `clients[].password_hash`.
     HashPassword,
+    #[command(flatten)]
+    Admin(inmate::admin::cli::AdminCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::HashPassword) = cli.command {
         return hash_password();
+    }
+    if let Some(Command::Admin(cmd)) = cli.command {
+        return inmate::admin::cli::run(cmd);
     }
     let config = match Config::load(&cli.config) {
         Ok(c) => c,

@@ -17,8 +17,10 @@
 //! - [`Cluster::wait_applied_by`]: a write's consistency level;
 //! - [`Cluster::collect_answers`]: a mutation's per-node answers.
 //!
-//! Replication ignores [`Admin`]: a paused node keeps applying the log, so
-//! it is current when the operator enables it again.
+//! Replication: a draining node keeps applying the log; a paused node gets
+//! no deliveries (its replicator waits, see [`super::replicator`]) and
+//! catches up from its backlog when the operator resumes it. Mutations do
+//! not wait for a paused node's answer.
 
 mod load;
 mod scope;
@@ -41,7 +43,8 @@ pub use watermark::Watermarks;
 pub enum Admin {
     /// Takes reads.
     Enabled = 0,
-    /// Takes no reads (maintenance); still replicated.
+    /// Takes no reads and gets no deliveries (maintenance); its backlog
+    /// grows in the log until it is enabled again.
     Paused = 1,
     /// Takes no new reads; the ones in flight finish ([`Load::in_flight`]
     /// tells when it is idle). Still replicated.
@@ -189,7 +192,8 @@ impl Cluster {
         let waited: Vec<_> = self
             .nodes
             .iter()
-            .filter(|n| n.health.is_up() && n.next_unapplied() + window >= seq)
+            .filter(|n| n.health.is_up() && n.admin() != Admin::Paused)
+            .filter(|n| n.next_unapplied() + window >= seq)
             .collect();
         let applied =
             futures_util::future::join_all(waited.iter().map(|n| n.wait_applied(seq, deadline)))

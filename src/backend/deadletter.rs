@@ -9,6 +9,9 @@
 //! never reach the file: the query string and a form body are masked by the
 //! gateway's one redaction rule ([`crate::redact`]), including passwords
 //! inside an InfluxQL `q`; the operator fills them back in to replay.
+//! The admin API ([`crate::admin`]) lists, replays and discards entries; it
+//! rewrites the file under [`lock_files`], which appends also take, so an
+//! entry parked during a rewrite is never lost.
 
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -33,6 +36,14 @@ struct Entry<'a> {
     /// The request body (line protocol or the mutation) as text; a form
     /// body is masked like the query ([`redact::body`]).
     body: String,
+}
+
+/// Held while a dead-letter file is appended to or rewritten.
+static FILES: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Excludes appends while the admin API rewrites a dead-letter file.
+pub fn lock_files() -> std::sync::MutexGuard<'static, ()> {
+    FILES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub struct DeadLetters {
@@ -71,6 +82,7 @@ impl DeadLetters {
         };
         let mut line = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
         line.push(b'\n');
+        let _guard = lock_files();
         if let Some(dir) = self.path.parent() {
             std::fs::DirBuilder::new()
                 .recursive(true)

@@ -23,6 +23,11 @@
 //! `retry_count` no longer drops anything: after that many consecutive
 //! failures the replicator logs that the node is failing; data stays in the log
 //! within its size and age limits.
+//!
+//! A node the operator paused ([`Admin::Paused`]) gets nothing: before each
+//! attempt the replicator waits while the node is paused (polling its mode),
+//! so the node's backlog grows in the log and it catches up on resume. A
+//! draining node is delivered to as usual.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +37,7 @@ use http::{HeaderMap, StatusCode};
 use tokio::sync::watch;
 
 use super::client::{self, Chunks, HttpClient, Outgoing, read_capped};
+use super::cluster::Admin;
 use super::deadletter::DeadLetters;
 use super::{Answer, Node};
 use crate::config::WireGzip;
@@ -211,7 +217,7 @@ impl Replicator {
         let mut failures: u32 = 0;
         let mut delay = self.first_delay.max(Duration::from_millis(50));
         loop {
-            if *stop.borrow() {
+            if *stop.borrow() || self.wait_while_paused(stop).await {
                 return None;
             }
             let out = Outgoing {
@@ -388,6 +394,17 @@ impl Replicator {
                 .map_err(|e| (i, e))?;
         }
         Ok(group.len())
+    }
+
+    /// Waits while the operator has the node paused; true on shutdown.
+    async fn wait_while_paused(&self, stop: &mut watch::Receiver<bool>) -> bool {
+        while self.node.admin() == Admin::Paused {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = stop.changed() => return true,
+            }
+        }
+        false
     }
 
     /// Sleeps up to `d`, waking early when the node's health flips up (so a

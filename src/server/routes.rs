@@ -109,6 +109,7 @@ async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Response<Bod
             "/query" | "/api/v2/query" | "/ping" | "/api/v2/ping" | "/health"
             | "/api/v2/health" | "/ready" | "/" => None,
             "/api/v2/delete" => Some((Access::Admin, Scope::of_v2_mutation(path, &req.query))),
+            _ if path.starts_with(crate::admin::PREFIX) => Some((Access::Admin, Scope::Global)),
             _ if mutating => Some((Access::Admin, Scope::All)),
             // Listings and `/metrics` touch no database.
             _ => Some((Access::Read, Scope::Global)),
@@ -152,6 +153,7 @@ async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Response<Bod
                 Err(ApiError::NotSupported)
             }
         }
+        p if p.starts_with(crate::admin::PREFIX) => crate::admin::api::handle(gw, req).await,
         _ => Err(ApiError::NotSupported),
     }
 }
