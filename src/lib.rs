@@ -17,6 +17,7 @@
 //! - [`backend`]: per-node HTTP clients, health, replicators.
 //! - [`server`]: HTTP routes, auth, the gateway entry point.
 //! - [`redact`]: the one rule that masks secrets in logs and dead letters.
+//! - [`repair`]: `verify`, `repair` and `backfill`: finding and copying what nodes lack.
 
 pub mod app;
 pub mod backend;
@@ -28,4 +29,5 @@ pub mod log;
 pub mod query;
 pub mod record;
 pub mod redact;
+pub mod repair;
 pub mod server;

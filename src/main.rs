@@ -30,6 +30,12 @@ struct Cli {
 enum Command {
     /// Validate the config and print the effective config with secrets redacted.
     CheckConfig,
+    /// Compare every node's schema and data; exit 0 when identical, 1 when not.
+    Verify(inmate::repair::cli::VerifyArgs),
+    /// Copy missing points between nodes for every differing window.
+    Repair(inmate::repair::cli::RepairArgs),
+    /// Bring an empty or new node up to date from another node.
+    Backfill(inmate::repair::cli::BackfillArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,9 +47,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::CheckConfig) = cli.command {
-        print!("{}", config.redacted_yaml());
-        return ExitCode::SUCCESS;
+    match &cli.command {
+        Some(Command::CheckConfig) => {
+            print!("{}", config.redacted_yaml());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Verify(args)) => {
+            return ExitCode::from(inmate::repair::cli::verify(&config, args));
+        }
+        Some(Command::Repair(args)) => {
+            return ExitCode::from(inmate::repair::cli::repair(&config, args));
+        }
+        Some(Command::Backfill(args)) => {
+            return ExitCode::from(inmate::repair::cli::backfill(
+                &config,
+                args,
+                &config.data_dir,
+            ));
+        }
+        None => {}
     }
     inmate::app::init_logging(&config.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
