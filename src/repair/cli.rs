@@ -164,7 +164,15 @@ pub fn repair(config: &Config, args: &RepairArgs) -> u8 {
             println!("identical: nothing to repair");
             return Ok(0);
         }
-        let r = fix::repair(&nodes, &f.schemas, &f.windows, prefer, args.batch).await?;
+        let r = fix::repair(
+            &nodes,
+            &f.schemas,
+            &f.windows,
+            prefer,
+            args.batch,
+            common.window,
+        )
+        .await?;
         if args.verify.json {
             println!(
                 "{}",

@@ -7,7 +7,9 @@
 //! groups any node has, clipped to `--since/--until`), and only buckets
 //! whose digests differ are queried again with a finer step (1d, 1h, 10m,
 //! 1m, 10s, 1s), down to `--window`. Identical data therefore costs one
-//! query per node, measurement and level-0 range.
+//! query per node, measurement and level-0 range. A window of at least
+//! 1000 values that a node lacks entirely is reported whole (a wiped node
+//! yields one row per shard group, not one per minute).
 //!
 //! What the digest catches: missing or extra points or fields (counts),
 //! changed numeric values (sums; float sums compare with a relative
@@ -30,6 +32,9 @@ use super::{Common, RepairError, ident, source};
 
 /// Finer steps the search splits into, coarsest first.
 const LADDER: [u64; 6] = [86_400, 3_600, 600, 60, 10, 1];
+/// Values in a window one node lacks entirely above which the window is
+/// reported as it is, not narrowed further.
+const WHOLE_WINDOW: u64 = 1_000;
 /// The level-0 step when a policy has no shard duration.
 const DEFAULT_SHARD: Duration = Duration::from_secs(7 * 86_400);
 
@@ -271,7 +276,12 @@ pub async fn search(
                 }
                 let start = bt.max(probe.start);
                 let end = (bt + probe.step as i64 * 1_000_000_000).min(probe.end);
-                match finer(probe.step, min_step) {
+                let counts: Vec<u64> = node_rows.iter().map(|r| count_of(t, r.get(&bt))).collect();
+                // A node that lacks a large window entirely lacks all of it:
+                // narrowing further would only multiply rows and queries.
+                let lacks_all = counts.contains(&0)
+                    && counts.iter().copied().max().unwrap_or(0) >= WHOLE_WINDOW;
+                match finer(probe.step, min_step).filter(|_| !lacks_all) {
                     Some(step) => next.push(Probe {
                         target: probe.target,
                         start,
@@ -284,7 +294,7 @@ pub async fn search(
                         measurement: t.measurement.clone(),
                         start,
                         end,
-                        counts: node_rows.iter().map(|r| count_of(t, r.get(&bt))).collect(),
+                        counts,
                     }),
                 }
             }

@@ -24,7 +24,7 @@ use super::lp::FieldValue;
 use super::node::Node;
 use super::points::{Fields, Key, Points, Types, batches, read_window};
 use super::schema::{self, Schema};
-use super::time::fmt_ns;
+use super::time::{fmt_ns, split_newest_first};
 
 /// A field whose value differs between nodes.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -142,13 +142,66 @@ pub async fn sync_schema(nodes: &[Node], schemas: &[Schema]) -> Result<Vec<Strin
     Ok(done)
 }
 
-/// Repairs every window in `diffs`.
+/// Reads one window from every node and writes what each lacks.
+async fn repair_window(
+    nodes: &[Node],
+    names: &[String],
+    types: &BTreeMap<String, Types>,
+    w: &WindowDiff,
+    prefer: Option<usize>,
+    batch: usize,
+    report: &mut Report,
+) -> Result<(), RepairError> {
+    let base = types.get(&w.db).cloned().unwrap_or_default();
+    let reads = nodes.iter().map(|n| {
+        let mut t = base.clone();
+        async move {
+            read_window(
+                n,
+                &w.db,
+                &w.rp,
+                Some(&w.measurement),
+                (w.start, w.end),
+                &mut t,
+            )
+            .await
+        }
+    });
+    let per_node: Vec<Points> = join_all(reads)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    let (sends, conflicts) = merge(names, &per_node, prefer, w);
+    report.conflicts.extend(conflicts);
+    for (i, points) in sends.iter().enumerate() {
+        for (body, n) in batches(points.iter(), batch) {
+            let dropped = nodes[i].write(&w.db, &w.rp, body.into(), n).await?;
+            report.written[i] += n - dropped.min(n);
+        }
+        if !points.is_empty() {
+            eprintln!(
+                "repair: {} {}.{}.{} [{}, {}): wrote {} points",
+                nodes[i].name,
+                w.db,
+                w.rp,
+                w.measurement,
+                fmt_ns(w.start),
+                fmt_ns(w.end),
+                points.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Repairs every window in `diffs`, reading at most `window` at a time.
 pub async fn repair(
     nodes: &[Node],
     schemas: &[Schema],
     diffs: &[WindowDiff],
     prefer: Option<usize>,
     batch: usize,
+    window: std::time::Duration,
 ) -> Result<Report, RepairError> {
     let mut report = Report {
         schema: sync_schema(nodes, schemas).await?,
@@ -169,44 +222,15 @@ pub async fn repair(
         }
     }
     for w in diffs {
-        let base = types.get(&w.db).cloned().unwrap_or_default();
-        let reads = nodes.iter().map(|n| {
-            let mut t = base.clone();
-            async move {
-                read_window(
-                    n,
-                    &w.db,
-                    &w.rp,
-                    Some(&w.measurement),
-                    (w.start, w.end),
-                    &mut t,
-                )
-                .await
-            }
-        });
-        let per_node: Vec<Points> = join_all(reads)
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()?;
-        let (sends, conflicts) = merge(&names, &per_node, prefer, w);
-        report.conflicts.extend(conflicts);
-        for (i, points) in sends.iter().enumerate() {
-            for (body, n) in batches(points.iter(), batch) {
-                let dropped = nodes[i].write(&w.db, &w.rp, body.into(), n).await?;
-                report.written[i] += n - dropped.min(n);
-            }
-            if !points.is_empty() {
-                eprintln!(
-                    "repair: {} {}.{}.{} [{}, {}): wrote {} points",
-                    nodes[i].name,
-                    w.db,
-                    w.rp,
-                    w.measurement,
-                    fmt_ns(w.start),
-                    fmt_ns(w.end),
-                    points.len()
-                );
-            }
+        // Large windows (one a node lacks entirely) are read in pieces of
+        // `window`, so memory holds one piece at a time.
+        for (a, b) in split_newest_first(w.start, w.end, window.as_nanos() as i64) {
+            let piece = WindowDiff {
+                start: a,
+                end: b,
+                ..w.clone()
+            };
+            repair_window(nodes, &names, &types, &piece, prefer, batch, &mut report).await?;
         }
         report.windows += 1;
     }

@@ -209,4 +209,45 @@ mod tests {
         );
         assert_eq!(out, "m v=0.30000000000000004 1\n");
     }
+
+    proptest::proptest! {
+        /// What the encoder writes, an independent parser reads back as
+        /// the same names, tags and values.
+        #[test]
+        fn round_trips_through_a_parser(
+            m in "[a-z][a-z ,=\"]{0,8}",
+            tk in "[a-z][a-z ,=\"]{0,6}",
+            tv in "[a-z][a-z ,=\"]{0,6}",
+            fk in "[a-z][a-z ,=\"]{0,6}",
+            sv in "[a-z ,=\"\\\\]{0,8}",
+            iv in proptest::num::i64::ANY,
+            fv in -1e300f64..1e300,
+        ) {
+            use influxdb_line_protocol::FieldValue as P;
+            let tags: BTreeMap<String, String> = [(tk.clone(), tv.clone())].into();
+            let fields: BTreeMap<String, FieldValue> = [
+                (format!("{fk}_s"), FieldValue::String(sv.clone())),
+                (format!("{fk}_i"), FieldValue::Integer(iv)),
+                (format!("{fk}_f"), FieldValue::Float(fv)),
+            ]
+            .into();
+            let mut out = String::new();
+            encode_point(&mut out, &m, &tags, &fields, -5);
+            let line = influxdb_line_protocol::parse_lines(&out).next().unwrap().unwrap();
+            proptest::prop_assert_eq!(line.series.measurement.to_string(), m);
+            let ts = line.series.tag_set.unwrap();
+            proptest::prop_assert_eq!(ts[0].0.to_string(), tk);
+            proptest::prop_assert_eq!(ts[0].1.to_string(), tv);
+            proptest::prop_assert_eq!(line.timestamp, Some(-5));
+            for (k, v) in &line.field_set {
+                let k = k.to_string();
+                match v {
+                    P::String(s) => proptest::prop_assert_eq!((k, s.to_string()), (format!("{fk}_s"), sv.clone())),
+                    P::I64(i) => proptest::prop_assert_eq!((k, *i), (format!("{fk}_i"), iv)),
+                    P::F64(f) => proptest::prop_assert_eq!((k, f.to_bits()), (format!("{fk}_f"), fv.to_bits())),
+                    other => proptest::prop_assert!(false, "unexpected {other:?}"),
+                }
+            }
+        }
+    }
 }
