@@ -5,8 +5,12 @@
 //! config, new writes reach it through the gateway's log (a missing
 //! database makes them wait and retry until the backfill has created it).
 //! The backfill copies everything older than its cutoff (the time it first
-//! started), so between the two every point arrives; a point that arrives
-//! both ways is written twice with the same value, which InfluxDB merges.
+//! started, after creating the schema), so between the two every point
+//! arrives; a point that arrives both ways is written twice with the same
+//! value, which InfluxDB merges. Writes stamped in the last two seconds
+//! before the cutoff may reach the source after their window was read, so
+//! that tail is copied once more at the end (waiting until two seconds past
+//! the cutoff if the backfill was quicker).
 //! The one race: a point overwritten with a new value during the backfill
 //! may be copied back with its old value; `verify` finds such windows.
 //!
@@ -36,8 +40,9 @@ use super::time::{fmt_ns, split_newest_first};
 use super::{Common, RepairError, schema, source};
 use crate::repair::lp::encode_point;
 
-/// How long a fresh backfill waits after picking its cutoff, so writes the
-/// gateway stamped before it have reached the source node.
+/// How long after its cutoff a backfill copies the last moments before it
+/// again, so writes the gateway stamped just before the cutoff but delivered
+/// to the source later are not missed.
 const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Progress of one node's backfill, as stored on disk.
@@ -239,18 +244,12 @@ pub async fn backfill(
             );
             cp
         }
-        _ => {
-            // Live writes stamped before now may still be on their way to
-            // the source: let them land before the newest window is read.
-            let cutoff = cutoff_arg.unwrap_or_else(super::time::now_ns);
-            tokio::time::sleep(SETTLE).await;
-            Checkpoint {
-                to: to.name.clone(),
-                from: from.name.clone(),
-                cutoff,
-                ..Default::default()
-            }
-        }
+        _ => Checkpoint {
+            to: to.name.clone(),
+            from: from.name.clone(),
+            cutoff: cutoff_arg.unwrap_or_else(super::time::now_ns),
+            ..Default::default()
+        },
     };
     cp.save(&path)?;
     let step = common.window.as_secs().max(1);
@@ -298,6 +297,33 @@ pub async fn backfill(
         cp.points_copied += n;
         cp.save(&path)?;
         summary.windows += 1;
+        summary.points += n;
+    }
+    // Live writes stamped just before the cutoff may have reached the
+    // source only after their window was read: copy that tail once more,
+    // once they have had time to land (writes are idempotent).
+    let wait = cp.cutoff.saturating_add(SETTLE.as_nanos() as i64) - super::time::now_ns();
+    if wait > 0 {
+        tokio::time::sleep(std::time::Duration::from_nanos(wait as u64)).await;
+    }
+    let tail_from = cp.cutoff - SETTLE.as_nanos() as i64;
+    let tails: BTreeSet<(String, String)> = cp
+        .done
+        .iter()
+        .filter(|w| w.3 > tail_from)
+        .map(|w| (w.0.clone(), w.1.clone()))
+        .collect();
+    for (db, rp) in tails {
+        let t = types.entry(db.clone()).or_default();
+        let n = copy_window(
+            from,
+            to,
+            (&db, &rp, tail_from, cp.cutoff),
+            t,
+            batch,
+            &mut progress,
+        )
+        .await?;
         summary.points += n;
     }
     progress.finish();
