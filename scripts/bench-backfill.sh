@@ -43,8 +43,10 @@ start_influxd() { # name -> sets PORT
   PORT=$http
   wait_for_ping "http://127.0.0.1:$http" || { echo "influxd $1 did not start"; cat "$work/$1.log"; exit 1; }
 }
-start_influxd src; SRC="http://127.0.0.1:$PORT"
-start_influxd dst; DST="http://127.0.0.1:$PORT"
+start_influxd src; SRC="http://127.0.0.1:$PORT"; SRC_PID=${PIDS[-1]}
+start_influxd dst; DST="http://127.0.0.1:$PORT"; DST_PID=${PIDS[-1]}
+# CPU seconds (user+system) a process has used so far.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
 
 # The points (timestamps end a minute ago, so all are older than the cutoff).
 python3 - "$POINTS" > "$work/points.lp" <<'PY'
@@ -91,10 +93,13 @@ data_dir: $work/data
 CONF
 
 D1=$(python3 "$work/post.py" "$DST" direct1 "$work/points.lp" "$BATCH")
+c_src=$(cpu "$SRC_PID"); c_dst=$(cpu "$DST_PID")
 t0=$(date +%s.%N)
-"$BIN" --config "$work/inmate.yaml" backfill --to dst --from src --db bench --batch "$BATCH" \
+/usr/bin/time -f "%U %S" -o "$work/inmate.cpu" \
+  "$BIN" --config "$work/inmate.yaml" backfill --to dst --from src --db bench --batch "$BATCH" \
   >"$work/backfill.out" 2>"$work/backfill.err"
 t1=$(date +%s.%N)
+c_src=$(echo "$(cpu "$SRC_PID") - $c_src" | bc); c_dst=$(echo "$(cpu "$DST_PID") - $c_dst" | bc)
 D2=$(python3 "$work/post.py" "$DST" direct2 "$work/points.lp" "$BATCH")
 
 COPIED=$(curl -sf -G "$DST/query" --data-urlencode db=bench --data-urlencode 'q=SELECT count(usage) FROM cpu' |
@@ -110,3 +115,4 @@ print(f"backfill:       {bf:.0f} points/s (wall time of the whole command, {t1 -
 print(f"ratio:          {bf / direct:.2f}x (target >= 0.7x)")
 PY
 tail -n 1 "$work/backfill.out"
+echo "CPU seconds during the backfill: src influxd $c_src, dst influxd $c_dst, inmate $(awk '{ print $1 + $2 }' "$work/inmate.cpu")"

@@ -32,6 +32,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use futures_util::future::join_all;
+
 use super::digest::shard_ranges;
 use super::node::Node;
 use super::points::{CHUNK, Types, decode, raw_query};
@@ -149,51 +151,70 @@ async fn windows(
     Ok(out)
 }
 
-/// Copies one window from `from` to `to`: the raw read streams in chunks
-/// while the previous batch is written.
+/// Reads `[a, b)` of `db`/`rp` from `from` and sends it on as line-protocol
+/// bodies of `batch` points.
+async fn read_slice(
+    from: &Node,
+    (db, rp, a, b): (&str, &str, i64, i64),
+    mut types: Types,
+    batch: usize,
+    tx: tokio::sync::mpsc::Sender<(String, u64)>,
+) -> Result<(), RepairError> {
+    let mut reader = from
+        .query_chunked(db, &raw_query(db, rp, None, a, b), CHUNK)
+        .await?;
+    let mut body = String::new();
+    let mut n = 0u64;
+    while let Some(chunk) = reader.next().await? {
+        for s in &chunk {
+            let mut encode = |m: &str, tags: &_, t: i64, f: _| {
+                encode_point(&mut body, m, tags, &f, t);
+                n += 1;
+            };
+            if decode(s, &types, &mut encode).is_err() {
+                types = schema::field_types(from, db).await?;
+                decode(s, &types, &mut encode).map_err(|f| {
+                    RepairError::node(&from.name, format!("field {f} has no known type"))
+                })?;
+            }
+            if n as usize >= batch {
+                let full = (std::mem::take(&mut body), std::mem::take(&mut n));
+                if tx.send(full).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    if n > 0 {
+        let _ = tx.send((body, n)).await;
+    }
+    Ok(())
+}
+
+/// Copies one window from `from` to `to`. The source's query engine is
+/// the slow side (one raw query yields well under what a node ingests), so
+/// the window is read as `slices` time slices at once, their batches
+/// written as they come, one write in flight.
 async fn copy_window(
     from: &Node,
     to: &Node,
     (db, rp, a, b): (&str, &str, i64, i64),
-    types: &mut Types,
-    batch: usize,
+    types: &Types,
+    (batch, slices): (usize, usize),
     progress: &mut Progress,
 ) -> Result<u64, RepairError> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<(String, u64)>(4);
-    let read = async move {
-        let mut reader = from
-            .query_chunked(db, &raw_query(db, rp, None, a, b), CHUNK)
-            .await?;
-        let mut body = String::new();
-        let mut n = 0u64;
-        while let Some(chunk) = reader.next().await? {
-            for s in &chunk {
-                let mut encode = |m: &str, tags: &_, t: i64, f: _| {
-                    encode_point(&mut body, m, tags, &f, t);
-                    n += 1;
-                };
-                if decode(s, types, &mut encode).is_err() {
-                    *types = schema::field_types(from, db).await?;
-                    decode(s, types, &mut encode).map_err(|f| {
-                        RepairError::node(&from.name, format!("field {f} has no known type"))
-                    })?;
-                }
-                if n as usize >= batch {
-                    let full = (std::mem::take(&mut body), std::mem::take(&mut n));
-                    if tx.send(full).await.is_err() {
-                        return Ok(());
-                    }
-                }
-            }
-        }
-        if n > 0 {
-            let _ = tx.send((body, n)).await;
-        }
-        Ok::<(), RepairError>(())
-    };
+    let k = slices.max(1) as i64;
+    let span = ((b - a) + k - 1) / k;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, u64)>(4 * k as usize);
+    let readers: Vec<_> = (0..k)
+        .map(|i| (a + i * span, (a + (i + 1) * span).min(b)))
+        .filter(|(x, y)| x < y)
+        .map(|(x, y)| read_slice(from, (db, rp, x, y), types.clone(), batch, tx.clone()))
+        .collect();
+    drop(tx);
+    let read = join_all(readers);
     let mut written = 0u64;
     let write = async {
-        let mut rx = rx;
         while let Some((body, n)) = rx.recv().await {
             to.write(db, rp, body.into(), n).await?;
             written += n;
@@ -202,8 +223,8 @@ async fn copy_window(
         Ok::<(), RepairError>(())
     };
     let (r, w) = tokio::join!(read, write);
-    r?;
     w?;
+    r.into_iter().collect::<Result<Vec<()>, _>>()?;
     Ok(written)
 }
 
@@ -275,18 +296,23 @@ pub async fn backfill(
         .partition(|(db, rp, a, b, _)| cp.done.contains(&(db.clone(), rp.clone(), *a, *b)));
     summary.windows_skipped = done.len();
     let mut progress = Progress::new(todo.iter().map(|w| w.4).sum());
-    let mut types = std::collections::BTreeMap::new();
+    let types_of = |db: &str| -> Types {
+        src.dbs
+            .get(db)
+            .map(|d| d.fields.clone())
+            .unwrap_or_default()
+    };
     for (db, rp, a, b, _) in todo {
-        let t = match types.entry(db.clone()) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => e.insert(
-                src.dbs
-                    .get(&db)
-                    .map(|d| d.fields.clone())
-                    .unwrap_or_default(),
-            ),
-        };
-        let n = copy_window(from, to, (&db, &rp, a, b), t, batch, &mut progress).await?;
+        let t = types_of(&db);
+        let n = copy_window(
+            from,
+            to,
+            (&db, &rp, a, b),
+            &t,
+            (batch, common.concurrency),
+            &mut progress,
+        )
+        .await?;
         progress.line(&format!(
             "backfill: copied window {db}.{rp} [{}, {}) {n} points",
             fmt_ns(a),
@@ -314,13 +340,14 @@ pub async fn backfill(
         .map(|w| (w.0.clone(), w.1.clone()))
         .collect();
     for (db, rp) in tails {
-        let t = types.entry(db.clone()).or_default();
+        let t = types_of(&db);
+        let window = (db.as_str(), rp.as_str(), tail_from, cp.cutoff);
         let n = copy_window(
             from,
             to,
-            (&db, &rp, tail_from, cp.cutoff),
-            t,
-            batch,
+            window,
+            &t,
+            (batch, common.concurrency),
             &mut progress,
         )
         .await?;
