@@ -24,7 +24,8 @@ pub struct Scope {
     /// End of the time range (exclusive), same forms; default: now.
     #[arg(long)]
     pub until: Option<String>,
-    /// Requests in flight at once.
+    /// Queries in flight at once (verify, repair); time slices of a window
+    /// read at once (backfill).
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
     /// Rate limit: points per second written to a node (repair, backfill)

@@ -17,6 +17,7 @@
 //! - [`points`]: raw points of one window, merged across nodes.
 //! - [`verify`], [`fix`], [`backfill`]: the three commands.
 //! - [`progress`]: progress bars on a terminal, plain lines otherwise.
+//! - [`time`]: InfluxDB's duration and time formats, windows.
 //! - [`cli`]: the commands' arguments and exit codes.
 //!
 //! Only InfluxDB 1.x nodes are supported; nodes with a `token` (2.x) are
@@ -72,7 +73,8 @@ pub struct Common {
     /// The finest window the search splits down to (verify/repair) or the
     /// copy unit (backfill).
     pub window: Duration,
-    /// Requests in flight at once.
+    /// Queries in flight at once (verify); time slices of a window read
+    /// at once (backfill).
     pub concurrency: usize,
     /// Points per second written to one node (0 = unlimited); for verify,
     /// queries per second.
