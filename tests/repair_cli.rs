@@ -344,3 +344,34 @@ async fn writes_through_the_gateway_during_a_backfill_end_identical() {
     assert_eq!(v.status.code(), Some(0));
     drop(gw);
 }
+
+#[tokio::test]
+async fn usage_errors_exit_2_and_node_failures_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let v2 = dir.path().join("v2.yaml");
+    std::fs::write(
+        &v2,
+        "addresses:\n  - url: http://127.0.0.1:1\n    token: t\n  - url: http://127.0.0.1:2\n    token: u\nallow_anonymous: true\n",
+    )
+    .unwrap();
+    let refused = run(&v2, &["verify"]).await;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("2.x nodes"));
+
+    let v1 = dir.path().join("v1.yaml");
+    std::fs::write(
+        &v1,
+        "addresses:\n  - url: http://127.0.0.1:1\n    name: a\n  - url: http://127.0.0.1:2\n    name: b\n",
+    )
+    .unwrap();
+    assert_eq!(
+        run(&v1, &["backfill", "--to", "nope"]).await.status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&v1, &["verify", "--since", "soon"]).await.status.code(),
+        Some(2)
+    );
+    // Nothing listens on these ports: a node failure, not a usage error.
+    assert_eq!(run(&v1, &["verify"]).await.status.code(), Some(3));
+}

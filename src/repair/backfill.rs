@@ -2,24 +2,28 @@
 //! while live writes keep flowing through the gateway.
 //!
 //! Why this split of work is safe: from the moment the node is in the
-//! config, new writes reach it through the gateway's log (a missing
-//! database makes them wait and retry until the backfill has created it).
-//! The backfill copies everything older than its cutoff (the time it first
-//! started, after creating the schema), so between the two every point
-//! arrives; a point that arrives both ways is written twice with the same
+//! config, new writes reach it through the gateway's log. Those that reach
+//! it before the backfill has created their database are dead-lettered by
+//! the gateway (404), but their points are older than the cutoff: the
+//! backfill copies everything older than its cutoff (taken once the schema
+//! exists on the node), so between the two every point arrives; a point that arrives both ways is written twice with the same
 //! value, which InfluxDB merges. Writes stamped in the last two seconds
 //! before the cutoff may reach the source after their window was read, so
 //! that tail is copied once more at the end (waiting until two seconds past
 //! the cutoff if the backfill was quicker).
 //! The one race: a point overwritten with a new value during the backfill
-//! may be copied back with its old value; `verify` finds such windows.
+//! may be copied back with its old value; `verify` finds such windows when
+//! the field is numeric, `repair` when it reads the window.
 //!
 //! Order of work: schema first (databases, retention policies with the same
 //! duration, replication, shard duration and default flag, continuous
 //! queries; users are reported, as passwords cannot be read), then window
 //! by window (`--window`, default 1h), newest first so recent data (what is
-//! most read) is there soonest. Empty windows are skipped by a cheap
-//! `count(*)` per window.
+//! most read) is there soonest. Empty windows are skipped: one
+//! `count(*) … GROUP BY time(window)` per database and retention policy
+//! lists the windows that hold points (and sizes the progress bar). Each
+//! window is read as `--concurrency` time slices at once (the source's
+//! query engine is the slow side) and written with one request in flight.
 //!
 //! Checkpoint: `data_dir/backfill/<node>.json` lists finished windows and
 //! is replaced atomically after each one, so a killed backfill resumes with
@@ -30,9 +34,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use futures_util::future::join_all;
+use serde::{Deserialize, Serialize};
 
 use super::digest::shard_ranges;
 use super::node::Node;
