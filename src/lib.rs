@@ -36,6 +36,7 @@
 //! - [`metrics`]: Prometheus `/metrics` (events where they happen, state at scrape).
 //! - [`redact`]: the one rule that masks secrets in logs and dead letters.
 //! - [`admin`]: the admin API (`/inmate/v1/`) and the operator's CLI commands.
+//! - [`repair`]: `verify`, `repair` and `backfill`: finding and copying what nodes lack.
 
 pub mod admin;
 pub mod app;
@@ -49,4 +50,5 @@ pub mod metrics;
 pub mod query;
 pub mod record;
 pub mod redact;
+pub mod repair;
 pub mod server;

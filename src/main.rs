@@ -40,16 +40,22 @@ enum Command {
     HashPassword,
     #[command(flatten)]
     Admin(inmate::admin::cli::AdminCommand),
+    /// Compare every node's schema and data; exit 0 when identical, 1 when not.
+    Verify(inmate::repair::cli::VerifyArgs),
+    /// Copy missing points between nodes for every differing window.
+    Repair(inmate::repair::cli::RepairArgs),
+    /// Bring an empty or new node up to date from another node.
+    Backfill(inmate::repair::cli::BackfillArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::HashPassword) = cli.command {
-        return hash_password();
-    }
-    if let Some(Command::Admin(cmd)) = cli.command {
-        return inmate::admin::cli::run(cmd);
-    }
+    // Commands that need no config file.
+    let command = match cli.command {
+        Some(Command::HashPassword) => return hash_password(),
+        Some(Command::Admin(cmd)) => return inmate::admin::cli::run(cmd),
+        other => other,
+    };
     let config = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {
@@ -57,9 +63,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(Command::CheckConfig) = cli.command {
-        print!("{}", config.redacted_yaml());
-        return ExitCode::SUCCESS;
+    match &command {
+        Some(Command::CheckConfig) => {
+            print!("{}", config.redacted_yaml());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Verify(args)) => {
+            return ExitCode::from(inmate::repair::cli::verify(&config, args));
+        }
+        Some(Command::Repair(args)) => {
+            return ExitCode::from(inmate::repair::cli::repair(&config, args));
+        }
+        Some(Command::Backfill(args)) => {
+            return ExitCode::from(inmate::repair::cli::backfill(
+                &config,
+                args,
+                &config.data_dir,
+            ));
+        }
+        Some(Command::HashPassword | Command::Admin(_)) | None => {}
     }
     inmate::app::init_logging(&config.log_level, config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -251,8 +251,7 @@ async fn call(
         .await
         .map_err(|e| CliError::Failed(format!("{}: {e}", conn.url)))?;
     let status = resp.status();
-    let body =
-        crate::backend::client::read_capped(resp.into_body(), 64 << 20, conn.timeout).await;
+    let body = crate::backend::client::read_capped(resp.into_body(), 64 << 20, conn.timeout).await;
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|_| {
         serde_json::Value::String(String::from_utf8_lossy(&body).trim().to_string())
     });
