@@ -257,6 +257,7 @@ mod tests {
             username: user.map(|u| u.0.into()),
             password: user.map(|u| u.1.into()),
             gzip: crate::config::WireGzip::Auto,
+            tls: Default::default(),
         }
     }
 
