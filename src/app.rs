@@ -129,7 +129,8 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
     })?;
     let names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
     let log = Log::open(log_options(&config), &names).await?;
-    let http = client::new_client();
+    let http = client::new_client(&config.nodes)
+        .map_err(|e| ServerError::Listener(std::io::Error::other(format!("node TLS: {e}"))))?;
     let nodes: Vec<Arc<Node>> = config
         .nodes
         .iter()

@@ -95,8 +95,12 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 pub fn certified_key(cert_file: &Path, key_file: &Path) -> Result<CertifiedKey, TlsError> {
     let certs = load_certs(cert_file)?;
     let key = load_key(key_file)?;
-    CertifiedKey::from_der(certs, key, &provider())
-        .map_err(|e| file_err(key_file, format!("does not fit {}: {e}", cert_file.display())))
+    CertifiedKey::from_der(certs, key, &provider()).map_err(|e| {
+        file_err(
+            key_file,
+            format!("does not fit {}: {e}", cert_file.display()),
+        )
+    })
 }
 
 impl ListenerTls {

@@ -36,7 +36,8 @@ pub fn node_tls(path: &str, raw: Option<RawNodeTls>, https: bool) -> Result<Node
             "ca_file has no effect with insecure_skip_verify: true".into(),
         ));
     }
-    tls.client_config().map_err(|e| (path.into(), e.to_string()))?;
+    tls.client_config()
+        .map_err(|e| (path.into(), e.to_string()))?;
     Ok(tls)
 }
 
