@@ -131,13 +131,13 @@ impl NodeTls {
             }
             builder.with_root_certificates(roots)
         };
-        let mut config = match (&self.cert_file, &self.key_file) {
+        // No ALPN here: hyper-rustls sets it (`http/1.1`) and refuses a preset.
+        let config = match (&self.cert_file, &self.key_file) {
             (Some(cert), Some(key)) => builder
                 .with_client_auth_cert(load_certs(cert)?, load_key(key)?)
                 .map_err(|e| file_err(key, format!("does not fit {}: {e}", cert.display())))?,
             _ => builder.with_no_client_auth(),
         };
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(config)
     }
 
