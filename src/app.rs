@@ -146,7 +146,8 @@ pub async fn start_with(
         &names,
     )
     .await?;
-    let http = client::new_client();
+    let http = client::new_client(&config.nodes)
+        .map_err(|e| ServerError::Listener(std::io::Error::other(format!("node TLS: {e}"))))?;
     let nodes: Vec<Arc<Node>> = config
         .nodes
         .iter()

@@ -246,7 +246,9 @@ async fn call(
     let req = req
         .body(Chunks::default())
         .map_err(|e| CliError::Usage(format!("cannot build the request: {e}")))?;
-    let http = client::new_client();
+    // The gateway's own URL is plain http (the CLI has no TLS options yet).
+    let http = client::new_client(&[])
+        .map_err(|e| CliError::Failed(format!("cannot build the HTTP client: {e}")))?;
     let resp = client::send(&http, req, conn.timeout)
         .await
         .map_err(|e| CliError::Failed(format!("{}: {e}", conn.url)))?;

@@ -5,28 +5,123 @@
 //! node's configured credentials replace the client's, and nothing the
 //! gateway consumed itself (its own token) ever leaves.
 //!
+//! TLS: https nodes go through rustls ([`NodeConnector`]). Each node may
+//! trust its own CA and present its own client certificate, while the
+//! client stays one pool: the connector picks the node's TLS settings by
+//! the request's host and port, so every caller keeps using one
+//! [`HttpClient`].
+//!
 //! Request bodies are [`Chunks`]: a list of buffers sent back to back, so a
 //! replicator's coalesced batch goes out as the log's own record slices
 //! (vectored writes) instead of one joined copy per node.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use http::Uri;
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HOST};
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
 
 use crate::config::NodeConfig;
+use crate::config::tls::{NodeTls, TlsError};
 
-pub type HttpClient = Client<HttpConnector, Chunks>;
+pub type HttpClient = Client<NodeConnector, Chunks>;
+
+type Https = HttpsConnector<HttpConnector>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Plain TCP for http nodes, rustls for https ones, with each https node's
+/// own `tls` settings (found by host and port; anything else uses the
+/// built-in roots and no client certificate).
+#[derive(Clone)]
+pub struct NodeConnector {
+    default: Https,
+    by_authority: Arc<HashMap<String, Https>>,
+}
+
+/// `host:port` with the scheme's default port filled in.
+fn authority(host: &str, port: Option<u16>, https: bool) -> String {
+    let port = port.unwrap_or(if https { 443 } else { 80 });
+    format!("{}:{port}", host.to_ascii_lowercase())
+}
+
+fn https_connector(tls: &NodeTls) -> Result<Https, TlsError> {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(3)));
+    http.set_keepalive(Some(Duration::from_secs(30)));
+    // hyper-rustls does the TLS; the TCP connector must accept https URIs.
+    http.enforce_http(false);
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls.client_config()?)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http))
+}
+
+impl NodeConnector {
+    /// One TLS configuration per https node whose `tls` differs from the default.
+    pub fn new(nodes: &[NodeConfig]) -> Result<NodeConnector, TlsError> {
+        let mut by_authority = HashMap::new();
+        for n in nodes.iter().filter(|n| n.url.scheme() == "https") {
+            if n.tls.insecure_skip_verify {
+                tracing::warn!(
+                    node = %n.name,
+                    url = %n.url,
+                    "TLS CERTIFICATE VERIFICATION IS DISABLED for this node \
+                     (insecure_skip_verify: true): anyone on the path can read \
+                     and change its traffic, credentials included"
+                );
+            }
+            if n.tls.is_default() {
+                continue;
+            }
+            let host = n.url.host_str().unwrap_or_default();
+            by_authority.insert(
+                authority(host, n.url.port(), true),
+                https_connector(&n.tls)?,
+            );
+        }
+        Ok(NodeConnector {
+            default: https_connector(&NodeTls::default())?,
+            by_authority: Arc::new(by_authority),
+        })
+    }
+}
+
+impl tower_service::Service<Uri> for NodeConnector {
+    type Response = MaybeHttpsStream<TokioIo<TcpStream>>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        // Every inner connector is an `HttpConnector`, which is always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let key = authority(uri.host().unwrap_or_default(), uri.port_u16(), https);
+        let mut inner = match self.by_authority.get(&key) {
+            Some(c) if https => c.clone(),
+            _ => self.default.clone(),
+        };
+        inner.call(uri)
+    }
+}
 
 /// A request body of several buffers, sent in order with an exact
 /// `Content-Length`. Cloning it clones `Bytes` handles, not data, so a
@@ -118,17 +213,15 @@ pub enum SendError {
     Build(String),
 }
 
-pub fn new_client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(3)));
-    connector.set_keepalive(Some(Duration::from_secs(30)));
-    Client::builder(TokioExecutor::new())
+/// The shared client for `nodes` (their `tls` settings; see [`NodeConnector`]).
+pub fn new_client(nodes: &[NodeConfig]) -> Result<HttpClient, TlsError> {
+    let connector = NodeConnector::new(nodes)?;
+    Ok(Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
         // Reads keep up to this many idle connections per node, so 64+
         // concurrent reads per node reuse connections instead of churning.
         .pool_max_idle_per_host(256)
-        .build(connector)
+        .build(connector))
 }
 
 /// A request in node-independent form; [`build`] turns it into one node's request.
@@ -275,6 +368,7 @@ mod tests {
             username: user.map(|u| u.0.into()),
             password: user.map(|u| u.1.into()),
             gzip: crate::config::WireGzip::Auto,
+            tls: Default::default(),
         }
     }
 

@@ -288,6 +288,7 @@ mod tests {
             username: None,
             password: None,
             gzip: crate::config::WireGzip::Auto,
+            tls: Default::default(),
         };
         Arc::new(Node::new(config, Health::new(1, 1), next))
     }

@@ -14,7 +14,10 @@
 
 mod interp;
 mod raw;
+pub mod tls;
 mod validate;
+
+pub use tls::{ListenerTls, NodeTls};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -203,6 +206,8 @@ pub struct NodeConfig {
     #[serde(serialize_with = "ser_secret")]
     pub password: Option<String>,
     pub gzip: WireGzip,
+    /// `addresses[].tls`: verification and client certificate for https.
+    pub tls: NodeTls,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -280,6 +285,8 @@ pub struct Config {
     pub public_health: bool,
     /// Where a separate metrics listener binds (`host:port`); none when unset.
     pub metrics_bind: Option<String>,
+    /// The listener serves HTTPS with this certificate (reloaded on SIGHUP).
+    pub tls: Option<ListenerTls>,
     pub queue: QueueConfig,
 }
 

@@ -54,6 +54,25 @@ pub struct RawAddress {
     pub username: Option<RawString>,
     pub password: Option<RawString>,
     pub gzip: Option<RawGzip>,
+    pub tls: Option<RawNodeTls>,
+}
+
+/// `addresses[].tls`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNodeTls {
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub insecure_skip_verify: Option<bool>,
+}
+
+/// Top-level `tls`: the listener's certificate.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListenerTls {
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -105,6 +124,7 @@ pub struct RawConfig {
     pub metrics_bind: Option<String>,
     pub clients: Option<Vec<RawClient>>,
     pub public_health: Option<bool>,
+    pub tls: Option<RawListenerTls>,
 }
 
 /// One named client of the gateway (`clients[]`).

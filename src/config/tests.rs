@@ -97,8 +97,24 @@ fn env_interpolation_in_strings() {
 fn exact_error_messages() {
     let cases: &[(&str, &str)] = &[
         (
-            "addresses:\n  - url: https://a:1\n",
-            "config.yaml: addresses[0].url: invalid URL \"https://a:1\": https node URLs are not supported yet (use http, or a TLS-terminating proxy)",
+            "addresses:\n  - url: http://a:1\n    tls: {insecure_skip_verify: true}\n",
+            "config.yaml: addresses[0].tls: is set but the node URL is http",
+        ),
+        (
+            "addresses:\n  - url: https://a:1\n    tls: {cert_file: c.pem}\n",
+            "config.yaml: addresses[0].tls: cert_file and key_file must be set together",
+        ),
+        (
+            "addresses:\n  - url: https://a:1\n    tls: {ca_file: no-such-ca.pem}\n",
+            "config.yaml: addresses[0].tls: no-such-ca.pem: I/O error: No such file or directory (os error 2)",
+        ),
+        (
+            "addresses:\n  - url: https://a:1\n    tls: {ca_fle: x}\n",
+            "config.yaml: addresses[0].tls.ca_fle: unknown field `ca_fle`, expected one of `ca_file`, `cert_file`, `key_file`, `insecure_skip_verify`",
+        ),
+        (
+            "addresses:\n  - url: http://a:1\ntls: {cert_file: c.pem}\n",
+            "config.yaml: tls: cert_file and key_file are both required",
         ),
         (
             "addresses:\n  - url: http://a:1\n  - url: 'htp:/x'\n",

@@ -115,7 +115,8 @@ impl Node {
 
     /// All configured nodes, sharing one HTTP client.
     pub fn all(nodes: &[NodeConfig], write_rate: u64) -> Result<Vec<Node>, RepairError> {
-        let http = client::new_client();
+        let http = client::new_client(nodes)
+            .map_err(|e| RepairError::Usage(format!("node TLS settings: {e}")))?;
         nodes
             .iter()
             .map(|n| Node::new(n, http.clone(), write_rate))

@@ -14,25 +14,34 @@
 //!   of a head, is closed within `request_timeout`;
 //! - HTTP/1.1 only: InfluxDB OSS does not serve HTTP/2 without TLS either,
 //!   and protocol detection would read a preface with no timeout;
+//! - TLS (top-level `tls`): the handshake runs in the connection's task,
+//!   bounded by `request_timeout` like a request head. The certificate is
+//!   resolved per handshake from a [`ReloadableCert`] that SIGHUP reloads,
+//!   so new connections see a new certificate while open ones keep theirs
+//!   (a failed reload keeps the old certificate and logs why);
 //! - graceful shutdown plus a hard stop, and a task tracker as the
 //!   drop-guard: [`Listener::run`] returns only when every connection task
 //!   has ended, within one `shutdown_timeout`.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{Gateway, ServerError, routes};
+use crate::config::tls::{ListenerTls, TlsError};
 
 /// The answer to a connection past `max_connections`: complete, so the
 /// client can read it without the gateway reading its request.
@@ -63,6 +72,91 @@ pub struct Listener {
     /// when all of them are gone.
     connections: TaskTracker,
     http: http1::Builder,
+    /// Set when the listener serves HTTPS.
+    tls: Option<Tls>,
+}
+
+/// The listener's TLS: the acceptor and the certificate it resolves.
+struct Tls {
+    acceptor: TlsAcceptor,
+    cert: Arc<ReloadableCert>,
+}
+
+/// The listener's certificate, swapped whole by [`ReloadableCert::reload`]:
+/// each handshake takes the `Arc` current at its start.
+#[derive(Debug)]
+pub struct ReloadableCert {
+    files: ListenerTls,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl ReloadableCert {
+    /// Loads the certificate and key named by `files`.
+    pub fn load(files: ListenerTls) -> Result<ReloadableCert, TlsError> {
+        let current = RwLock::new(Arc::new(files.load()?));
+        Ok(ReloadableCert { files, current })
+    }
+
+    /// Reads the files again; on failure the current certificate stays.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let fresh = Arc::new(self.files.load()?);
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = fresh;
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for ReloadableCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        )
+    }
+}
+
+impl Tls {
+    fn new(files: &ListenerTls) -> Result<Tls, TlsError> {
+        let cert = Arc::new(ReloadableCert::load(files.clone())?);
+        let mut config =
+            rustls::ServerConfig::builder_with_provider(crate::config::tls::provider())
+                .with_safe_default_protocol_versions()?
+                .with_no_client_auth()
+                .with_cert_resolver(cert.clone());
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Tls {
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            cert,
+        })
+    }
+
+    /// SIGHUP: reload the certificate, logging the outcome.
+    fn reload(&self) {
+        match self.cert.reload() {
+            Ok(()) => tracing::info!(
+                cert_file = %self.cert.files.cert_file.display(),
+                "TLS certificate reloaded"
+            ),
+            Err(e) => tracing::error!(
+                error = %e,
+                "TLS certificate reload failed; keeping the current certificate"
+            ),
+        }
+    }
+}
+
+/// Resolves on each SIGHUP caught by `sig`; never when there is none (no
+/// TLS, or the handler could not be installed).
+async fn hangup(sig: &mut Option<tokio::signal::unix::Signal>) {
+    match sig {
+        Some(s) => {
+            if s.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
 }
 
 impl Listener {
@@ -77,7 +171,18 @@ impl Listener {
             .header_read_timeout(config.request_timeout);
         let limit =
             (config.max_connections > 0).then(|| Arc::new(Semaphore::new(config.max_connections)));
+        let tls = match &config.tls {
+            None => None,
+            Some(files) => {
+                let tls = Tls::new(files).map_err(|e| {
+                    ServerError::Listener(std::io::Error::other(format!("tls: {e}")))
+                })?;
+                tracing::info!(cert_file = %files.cert_file.display(), "serving HTTPS; SIGHUP reloads the certificate");
+                Some(tls)
+            }
+        };
         Ok(Listener {
+            tls,
             listener,
             limit,
             refusing: Arc::new(Semaphore::new(MAX_REFUSING)),
@@ -95,8 +200,19 @@ impl Listener {
     /// signal), which the rest of the shutdown shares.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> Instant {
         tokio::pin!(shutdown);
+        let mut sighup = match &self.tls {
+            Some(_) => tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .map_err(|e| tracing::error!(error = %e, "cannot watch SIGHUP; the certificate will not be reloaded"))
+                .ok(),
+            None => None,
+        };
         loop {
             tokio::select! {
+                _ = hangup(&mut sighup) => {
+                    if let Some(tls) = &self.tls {
+                        tls.reload();
+                    }
+                }
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, peer)) => self.admit(stream, peer),
                     Err(e) => {
@@ -149,14 +265,33 @@ impl Listener {
         let _ = stream.set_nodelay(true);
         let gw = self.gateway.clone();
         let svc = hyper::service::service_fn(move |req| routes::handle(gw.clone(), req, peer));
-        let conn = self
-            .graceful
-            .watch(self.http.serve_connection(TokioIo::new(stream), svc));
+        let http = self.http.clone();
+        // Taken now, so a shutdown also waits for connections mid-handshake.
+        let watcher = self.graceful.watcher();
+        let acceptor = self.tls.as_ref().map(|t| t.acceptor.clone());
+        let handshake_time = self.gateway.config.request_timeout;
         let hard_stop = self.hard_stop.clone();
         self.connections.spawn(async move {
             let _slot = permit;
+            let served = async move {
+                let Some(acceptor) = acceptor else {
+                    let _ = watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), svc))
+                        .await;
+                    return;
+                };
+                match tokio::time::timeout(handshake_time, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => {
+                        let _ = watcher
+                            .watch(http.serve_connection(TokioIo::new(tls), svc))
+                            .await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                }
+            };
             tokio::select! {
-                _ = conn => {}
+                _ = served => {}
                 _ = hard_stop.cancelled() => {}
             }
         });
@@ -165,8 +300,8 @@ impl Listener {
     /// Answers `503` with `Retry-After` and closes. The request head is read
     /// first (a little, briefly: clients treat an answer before their
     /// request as broken), and what follows is drained so the close is not a
-    /// reset.
-    fn refuse(&self, mut stream: TcpStream) {
+    /// reset. Over TLS, the refusal is sent after a handshake.
+    fn refuse(&self, stream: TcpStream) {
         let Ok(permit) = self.refusing.clone().try_acquire_owned() else {
             tracing::warn!("connection limit reached; closing without an answer");
             return;
@@ -175,35 +310,44 @@ impl Listener {
             max_connections = self.gateway.config.max_connections,
             "connection limit reached; answering 503"
         );
+        let acceptor = self.tls.as_ref().map(|t| t.acceptor.clone());
         self.connections.spawn(async move {
             let _refusing = permit;
-            let answer = format!(
-                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
-                 X-Influxdb-Error: {BUSY_TEXT}\r\nRetry-After: 1\r\nConnection: close\r\n\
-                 Content-Length: {}\r\n\r\n{BUSY}",
-                BUSY.len()
-            );
-            let _ = tokio::time::timeout(REFUSE_TIME, async {
-                let mut head = Vec::with_capacity(1024);
-                let mut chunk = [0u8; 1024];
-                while head.len() < 8192 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut chunk).await? {
-                        0 => break,
-                        n => head.extend_from_slice(&chunk[..n]),
-                    }
+            let _ = tokio::time::timeout(REFUSE_TIME, async move {
+                match acceptor {
+                    None => answer_busy(stream).await,
+                    Some(acceptor) => answer_busy(acceptor.accept(stream).await?).await,
                 }
-                stream.write_all(answer.as_bytes()).await?;
-                stream.shutdown().await?;
-                let mut left = 64usize << 10;
-                while left > 0 {
-                    match stream.read(&mut chunk).await? {
-                        0 => break,
-                        n => left = left.saturating_sub(n),
-                    }
-                }
-                Ok::<(), std::io::Error>(())
             })
             .await;
         });
     }
+}
+
+/// Writes the `503` to a refused connection (see [`Listener::refuse`]).
+async fn answer_busy<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) -> std::io::Result<()> {
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+         X-Influxdb-Error: {BUSY_TEXT}\r\nRetry-After: 1\r\nConnection: close\r\n\
+         Content-Length: {}\r\n\r\n{BUSY}",
+        BUSY.len()
+    );
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while head.len() < 8192 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk).await? {
+            0 => break,
+            n => head.extend_from_slice(&chunk[..n]),
+        }
+    }
+    stream.write_all(answer.as_bytes()).await?;
+    stream.shutdown().await?;
+    let mut left = 64usize << 10;
+    while left > 0 {
+        match stream.read(&mut chunk).await? {
+            0 => break,
+            n => left = left.saturating_sub(n),
+        }
+    }
+    Ok(())
 }

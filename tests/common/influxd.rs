@@ -17,6 +17,9 @@
 //! - A port can be taken by someone else between "found free" and influxd's
 //!   bind, so startup retries with new ports when the log says
 //!   "address already in use".
+//! - [`Influxd::start_https`] serves HTTPS with a given certificate and key
+//!   (`https-enabled`); readiness is then a TCP connect, since the test
+//!   HTTP client has no TLS, and the JSON helpers do not apply.
 //! - The `_internal` monitor database is disabled so [`Influxd::databases`]
 //!   lists only what tests (or the gateway) created.
 
@@ -46,6 +49,8 @@ pub struct Influxd {
     pub url: String,
     /// The RPC (backup/restore) port influxd also listens on.
     pub rpc_port: u16,
+    /// Certificate and key when serving HTTPS.
+    https: Option<(PathBuf, PathBuf)>,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -62,6 +67,16 @@ impl Influxd {
     /// Starts a fresh server on free ports with empty data, waiting until
     /// `/ping` answers 204. Panics (with the log tail) if it cannot start.
     pub async fn start() -> Influxd {
+        Self::start_with(None).await
+    }
+
+    /// [`Influxd::start`] serving HTTPS with this PEM certificate and key;
+    /// `url` is then `https://127.0.0.1:<port>`.
+    pub async fn start_https(cert: &Path, key: &Path) -> Influxd {
+        Self::start_with(Some((cert.to_path_buf(), key.to_path_buf()))).await
+    }
+
+    async fn start_with(https: Option<(PathBuf, PathBuf)>) -> Influxd {
         let dir = tempfile::Builder::new()
             .prefix("inmate-influxd-")
             .tempdir()
@@ -70,13 +85,19 @@ impl Influxd {
             port: 0,
             url: String::new(),
             rpc_port: 0,
+            https,
             dir,
             child: None,
         };
         for attempt in 1..=PORT_ATTEMPTS {
             node.port = free_port();
             node.rpc_port = free_port();
-            node.url = format!("http://127.0.0.1:{}", node.port);
+            let scheme = if node.https.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            node.url = format!("{scheme}://127.0.0.1:{}", node.port);
             match node.spawn_and_wait().await {
                 Ok(()) => return node,
                 Err(StartFailure::PortClash) if attempt < PORT_ATTEMPTS => continue,
@@ -283,6 +304,14 @@ impl Influxd {
 
     fn write_config(&self) -> PathBuf {
         let d = self.dir.path();
+        let https = match &self.https {
+            Some((cert, key)) => format!(
+                "  https-enabled = true\n  https-certificate = \"{}\"\n  https-private-key = \"{}\"\n",
+                cert.display(),
+                key.display()
+            ),
+            None => String::new(),
+        };
         let conf = format!(
             r#"reporting-disabled = true
 bind-address = "127.0.0.1:{rpc}"
@@ -303,7 +332,7 @@ bind-address = "127.0.0.1:{rpc}"
   bind-address = "127.0.0.1:{http}"
   log-enabled = false
   suppress-write-log = true
-
+{https}
 [logging]
   level = "warn"
 
@@ -370,12 +399,18 @@ bind-address = "127.0.0.1:{rpc}"
                     StartFailure::Other(format!("influxd exited with {status}"))
                 });
             }
-            let ok = probe
-                .get(format!("{}/ping", self.url))
-                .send()
-                .await
-                .map(|r| r.status().as_u16() == 204)
-                .unwrap_or(false);
+            let ok = if self.https.is_some() {
+                tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                    .await
+                    .is_ok()
+            } else {
+                probe
+                    .get(format!("{}/ping", self.url))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16() == 204)
+                    .unwrap_or(false)
+            };
             if ok {
                 return Ok(());
             }

@@ -10,6 +10,7 @@
 mod clients;
 mod key;
 mod nodes;
+mod tls;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -108,6 +109,7 @@ pub fn validate(
     let log_level = raw.log_level.take().unwrap_or_else(|| "info".into());
     let log_format = key!(raw.log_format).choice(LogFormat::Auto)?;
     let metrics_bind = host_port(key!(raw.metrics_bind))?;
+    let tls = tls::listener_tls(key!(raw.tls))?;
 
     Ok(Config {
         source,
@@ -141,6 +143,7 @@ pub fn validate(
         metrics_bind,
         clients,
         public_health,
+        tls,
         queue,
     })
 }

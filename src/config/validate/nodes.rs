@@ -1,5 +1,6 @@
 //! The `addresses` section: one [`NodeConfig`] per InfluxDB node, with URLs
-//! and names checked for shape and uniqueness (a node's name keys its cursor
+//! (http or https, with `tls` settings for https) and names checked for
+//! shape and uniqueness (a node's name keys its cursor
 //! and dead-letter file, so two nodes must never share one).
 
 use std::collections::HashSet;
@@ -50,11 +51,12 @@ pub fn nodes(addresses: Key<Vec<RawAddress>>) -> Result<Vec<NodeConfig>, Problem
         }
         nodes.push(NodeConfig {
             name,
-            url,
             token: nonempty(a.token),
             username,
             password,
             gzip: gzip_setting(key("gzip"), a.gzip)?,
+            tls: super::tls::node_tls(&key("tls"), a.tls, url.scheme() == "https")?,
+            url,
         });
     }
     Ok(nodes)
@@ -67,13 +69,6 @@ fn node_url(path: &str, raw: &str) -> Result<url::Url, Problem> {
     let mut url = url::Url::parse(raw.trim()).map_err(|_| bad(""))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad(": scheme must be http or https"));
-    }
-    if url.scheme() == "https" {
-        // Refuse rather than fail every request at runtime: this build's
-        // node client has no TLS connector yet.
-        return Err(bad(
-            ": https node URLs are not supported yet (use http, or a TLS-terminating proxy)",
-        ));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(bad(""));
