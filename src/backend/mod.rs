@@ -20,6 +20,7 @@
 //! with the writes around them. The node's answer to a mutation is kept in a
 //! small map (`answers`) for the client request that is waiting on it.
 
+pub mod catalog;
 pub mod client;
 pub mod cluster;
 pub mod deadletter;
