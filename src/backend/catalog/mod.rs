@@ -10,8 +10,10 @@
 //!
 //! # What it knows
 //! - what the nodes report: `SHOW DATABASES` (and `SHOW RETENTION POLICIES
-//!   ON db` when a write names an `rp`) on every up 1.x node, merged (a name
-//!   any node reports exists);
+//!   ON db` when a write names an `rp`) on every up 1.x node that has
+//!   applied the log's last change to what exists (the global read mark,
+//!   which after a restart covers the whole earlier log), merged (a name any
+//!   node reports exists);
 //! - the InfluxQL mutations logged through the gateway
 //!   ([`crate::query::influxql::catalog_changes`]): a `CREATE DATABASE` is
 //!   known as soon as it is in the log, before any node applied it.
@@ -39,7 +41,7 @@ use std::time::{Duration, Instant};
 use http::StatusCode;
 
 use super::client::HttpClient;
-use super::cluster::Cluster;
+use super::cluster::{Cluster, Scope};
 use crate::query::influxql::CatalogChange;
 
 /// Least time between two refreshes from the nodes.
@@ -134,9 +136,13 @@ impl Catalog {
         http: &HttpClient,
         policies_of: Option<&str>,
     ) -> bool {
+        // A node that has not applied the last logged change to what exists
+        // (after a restart: the whole earlier log) may not have a database
+        // the log creates; its listing proves nothing.
+        let global = cluster.marks().needed(&Scope::Global, None);
         let asks = cluster
             .iter()
-            .filter(|n| nodes::askable(n))
+            .filter(|n| nodes::askable(n) && global.is_none_or(|g| n.applied_through(g)))
             .map(|n| nodes::list(http, n, policies_of));
         let listings = futures_util::future::join_all(asks).await;
         let mut any = false;
