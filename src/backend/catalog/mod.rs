@@ -261,6 +261,69 @@ mod tests {
         x.to_string()
     }
 
+    /// A node that answers every request with `SHOW DATABASES` listing
+    /// only `_internal`.
+    async fn fake_node() -> crate::config::NodeConfig {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = sock.read(&mut buf).await;
+                    let body = r#"{"results":[{"statement_id":0,"series":[{"name":"databases","columns":["name"],"values":[["_internal"]]}]}]}"#;
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        crate::config::NodeConfig {
+            name: "n".into(),
+            url: url::Url::parse(&format!("http://{addr}")).unwrap(),
+            token: None,
+            username: None,
+            password: None,
+            gzip: crate::config::WireGzip::Auto,
+        }
+    }
+
+    #[tokio::test]
+    async fn only_nodes_past_the_global_mark_can_confirm_a_miss() {
+        let http = crate::backend::client::new_client();
+        let node = |next| {
+            let cfg = fake_node();
+            async move {
+                std::sync::Arc::new(crate::backend::Node::new(
+                    cfg.await,
+                    crate::backend::health::Health::new(1, 1),
+                    next,
+                ))
+            }
+        };
+        // The log holds 5 entries from before a restart; the node applied 3.
+        let behind = Cluster::new(vec![node(3).await], 5);
+        let c = Catalog::default();
+        assert_eq!(
+            c.lookup(&behind, &http, "x", None).await,
+            Lookup::Unconfirmed
+        );
+        // One that applied them all may say the database does not exist.
+        let current = Cluster::new(vec![node(5).await], 5);
+        let c = Catalog::default();
+        assert_eq!(
+            c.lookup(&current, &http, "x", None).await,
+            Lookup::NoDatabase
+        );
+        assert_eq!(
+            c.lookup(&current, &http, "_internal", None).await,
+            Lookup::Known
+        );
+    }
+
     #[test]
     fn quotes_names_as_go_does() {
         assert_eq!(go_quote("a"), r#""a""#);
