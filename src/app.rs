@@ -194,6 +194,7 @@ pub async fn start_with(
         body_budget: BodyBudget::new(config.max_inflight_bytes),
         auth: server::auth::Authenticator::new(&config),
         cluster: Cluster::new(nodes, log.next_seq()),
+        catalog: Default::default(),
         config,
         log,
         http,

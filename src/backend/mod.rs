@@ -16,10 +16,14 @@
 //! - an operator mode ([`cluster::Admin`]) and its read load
 //!   ([`cluster::Load`]).
 //!
+//! Across nodes, [`catalog::Catalog`] keeps which databases and retention
+//! policies exist, so the write door can answer InfluxDB's 404.
+//!
 //! Mutations travel through the same log, so a node applies them in order
 //! with the writes around them. The node's answer to a mutation is kept in a
 //! small map (`answers`) for the client request that is waiting on it.
 
+pub mod catalog;
 pub mod client;
 pub mod cluster;
 pub mod deadletter;

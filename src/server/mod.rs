@@ -58,6 +58,8 @@ pub struct Gateway {
     pub log: Log,
     /// The nodes, their positions, and the read-your-writes watermarks.
     pub cluster: Cluster,
+    /// The databases and retention policies that exist, for the write door.
+    pub catalog: crate::backend::catalog::Catalog,
     pub http: HttpClient,
     pub orgs: Arc<Orgs>,
     /// The wall clock for write stamps and pinned `now()`.

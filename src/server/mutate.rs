@@ -18,10 +18,19 @@
 //! - none answered in time: 500 saying the mutation is stored and queued
 //!   (the same contract as InfluxDB Enterprise's hinted handoff).
 //!
+//! Before an InfluxQL mutation is logged, [`probe`] asks one node whether it
+//! parses: a syntax error is the client's mistake and gets the node's 400
+//! at once, instead of a dead letter and an ERROR line on every node. Once
+//! logged, its `CREATE`/`DROP DATABASE`/`RETENTION POLICY` changes go to the
+//! [`crate::backend::catalog`], so writes to a database just created are
+//! accepted before any node has applied it.
+//!
 //! An InfluxQL mutation arrives here from `query.rs` with `now()` already
 //! pinned to the gateway's clock, so a node that replays a
 //! `DELETE … WHERE time < now() - 7d` later deletes the same range as the
 //! others; v2 mutations are replayed verbatim.
+
+mod probe;
 
 use std::sync::Arc;
 
@@ -29,9 +38,11 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, header};
 
 use super::Gateway;
+use super::query::q_of;
 use super::request::ClientRequest;
 use super::respond::{self, ApiError, Body};
 use crate::backend::cluster::{Collected, Scope};
+use crate::query::influxql::{self, CatalogChange};
 use crate::record::{Kind, Record};
 
 /// An InfluxQL mutation (its `now()` already pinned by `query.rs`), with the
@@ -43,9 +54,38 @@ pub async fn influxql(
     body: Bytes,
     scope: Scope,
 ) -> Result<Response<Body>, ApiError> {
+    // Like Go's FormValue: a form body's q wins over the URL's.
+    let form_q = if req.is_form() { q_of(&body) } else { None };
+    let in_form = form_q.is_some();
+    let q = form_q
+        .or_else(|| q_of(query.as_bytes()))
+        .unwrap_or_default();
+    let at = probe::Placed {
+        query: &query,
+        body: &body,
+        in_form,
+    };
+    if let Some(reply) = probe::syntax_error(gw, &req, &q, at).await {
+        return Ok(answer(
+            reply.status,
+            reply.content_type.as_deref(),
+            reply.body,
+        ));
+    }
+    let changes = influxql::catalog_changes(&q);
     // Mutations are always POSTed: 1.x warns about them over GET.
     let record = to_record(&mut req, Kind::Query, "POST", "/query", query, body);
-    replicate(gw, record, scope).await
+    replicate(gw, record, scope, &changes).await
+}
+
+/// A node's answer, passed on as the client's.
+fn answer(status: http::StatusCode, content_type: Option<&str>, body: Bytes) -> Response<Body> {
+    let mut r = Response::new(respond::full(body));
+    *r.status_mut() = status;
+    if let Some(ct) = content_type.and_then(|c| HeaderValue::from_str(c).ok()) {
+        r.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    r
 }
 
 /// A v2 mutation (delete, bucket, task, org change), replayed verbatim.
@@ -58,7 +98,7 @@ pub async fn http(
     let (method, query) = (req.method.as_str().to_string(), req.query.clone());
     let scope = Scope::of_v2_mutation(path, &query);
     let record = to_record(&mut req, Kind::Http, &method, path, query, body);
-    replicate(gw, record, scope).await
+    replicate(gw, record, scope, &[]).await
 }
 
 /// The log record for a mutation, keeping the client's credentials and
@@ -87,6 +127,7 @@ async fn replicate(
     gw: &Arc<Gateway>,
     record: Record,
     scope: Scope,
+    changes: &[CatalogChange],
 ) -> Result<Response<Body>, ApiError> {
     let record_kind = record.kind;
     let seq = gw
@@ -98,6 +139,7 @@ async fn replicate(
             source,
         })?;
     gw.cluster.marks().touch(&scope, seq);
+    gw.catalog.observe(changes);
     // Wait for nodes that can apply it soon: up, and not far behind.
     let window = gw.config.max_batch_records as u64;
     let timeout = gw.config.query_timeout.max(gw.config.write_timeout);
@@ -118,16 +160,11 @@ async fn replicate(
         .iter()
         .all(|(_, a)| a.status == first.status && (!exact || a.body == first.body));
     let mut resp = if agree {
-        let mut r = Response::new(respond::full(first.body.clone()));
-        *r.status_mut() = first.status;
-        if let Some(ct) = first
-            .content_type
-            .as_deref()
-            .and_then(|c| HeaderValue::from_str(c).ok())
-        {
-            r.headers_mut().insert(header::CONTENT_TYPE, ct);
-        }
-        r
+        answer(
+            first.status,
+            first.content_type.as_deref(),
+            first.body.clone(),
+        )
     } else {
         let nodes: Vec<_> = answers
             .iter()

@@ -31,7 +31,7 @@ struct QueryParams {
 }
 
 /// The first `q` of a query string or form body.
-fn q_of(encoded: &[u8]) -> Option<String> {
+pub(super) fn q_of(encoded: &[u8]) -> Option<String> {
     params::<QueryParams>(encoded).ok()?.q
 }
 
@@ -44,7 +44,7 @@ fn db_of(form: Option<&[u8]>, query: &str) -> Option<String> {
 
 /// Replaces every `q` in a form-encoded string, keeping the other
 /// parameters in order.
-fn with_q(form: &str, q: &str) -> String {
+pub(super) fn with_q(form: &str, q: &str) -> String {
     rewrite_params(form.as_bytes(), |k, v| {
         Some(if k == "q" { q.into() } else { v })
     })

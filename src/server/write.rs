@@ -4,6 +4,8 @@
 //! 1. check the parameters (db/bucket, precision, consistency) as InfluxDB does
 //!    (typed, first value wins), and keep the ones nodes need, in the
 //!    client's order, as the query to forward;
+//!    a v1 write to a database (or `rp`) that the nodes confirm does not
+//!    exist gets InfluxDB's 404 (or 500) here ([`crate::backend::catalog`]);
 //! 2. read the body within `max_body_size`, gunzip it within the same limit
 //!    on the *decoded* size (no gzip bombs);
 //! 3. scan the line protocol, dropping bad lines (v1) or rejecting the batch
@@ -137,6 +139,13 @@ pub async fn handle(
         Flavor::V1 => v1_target(&req.query, gw.config.write_consistency)?,
         Flavor::V2 => v2_target(&req.query, gw.config.write_consistency)?,
     };
+    if flavor == Flavor::V1
+        && let Some((status, msg)) = (gw.catalog)
+            .refuse_v1_write(&gw.cluster, &gw.http, &req.query)
+            .await
+    {
+        return Ok(respond::error(flavor, status, &msg));
+    }
     let raw = req.read_body(gw).await?;
     crate::metrics::write_wire_bytes(raw.len());
     // The receive time, once per request, in the request's precision.

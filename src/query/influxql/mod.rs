@@ -46,6 +46,7 @@
 //!   there, so it is not rewritten; `now( )` and `"now"()` are.
 
 mod classify;
+mod ddl;
 mod keywords;
 mod lexer;
 mod rewrite;
@@ -53,6 +54,7 @@ mod scope;
 #[cfg(test)]
 mod tests;
 
+pub use ddl::{CatalogChange, catalog_changes};
 pub use lexer::LexError;
 use lexer::{Token, TokenKind};
 pub use scope::named_databases;

@@ -13,7 +13,7 @@ fn is_name(t: &Token) -> bool {
 }
 
 /// The identifier's value: quotes removed, `\"` and `\\` unescaped.
-fn name_of(q: &str, t: &Token) -> String {
+pub(super) fn name_of(q: &str, t: &Token) -> String {
     let text = q.get(t.start..t.end).unwrap_or("");
     if t.kind != TokenKind::QuotedIdent {
         return text.to_string();
