@@ -12,8 +12,8 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
 use crate::backend::Node;
+use crate::backend::client::read_capped;
 use crate::backend::client::{self, Chunks, HttpClient, Outgoing};
-use crate::backend::replicator::read_capped;
 
 /// Deadline for one question to one node.
 pub const ASK_TIMEOUT: Duration = Duration::from_secs(1);
