@@ -35,6 +35,9 @@ macro_rules! key {
     };
 }
 
+// After `key!`, which it uses.
+mod udp;
+
 const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -109,6 +112,9 @@ pub fn validate(
     let log_format = key!(raw.log_format).choice(LogFormat::Auto)?;
     let metrics_bind = host_port(key!(raw.metrics_bind))?;
 
+    // UDP listeners.
+    let udp = udp::listeners(key!(raw.udp))?;
+
     Ok(Config {
         source,
         nodes,
@@ -142,6 +148,7 @@ pub fn validate(
         clients,
         public_health,
         queue,
+        udp,
     })
 }
 
