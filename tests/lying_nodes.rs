@@ -251,14 +251,15 @@ async fn a_break_after_the_headers_were_sent_still_counts_against_the_node() {
         "health_check_interval: 1\nhealth_threshold_down: 1\nhealth_threshold_up: 3\n",
     )
     .await;
-    let client = common::client();
+    // A broken read shows as a cut body, or as a connection closed before
+    // the headers when the break comes before the gateway flushed them.
     let read = || async {
-        let resp = client
+        let resp = common::client()
             .get(format!("{}/query", gw.url))
             .query(&[("db", "d"), ("q", "SELECT v FROM cpu")])
             .send()
             .await
-            .expect("query");
+            .ok()?;
         resp.text().await.ok()
     };
     // Nodes are picked by load: read until the cutter answers one (the
