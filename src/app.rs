@@ -127,6 +127,12 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
         path: config.data_dir.display().to_string(),
         source,
     })?;
+    // UDP sockets first: a taken port fails the start before the log opens.
+    let mut udp = Vec::with_capacity(config.udp.len());
+    for u in &config.udp {
+        let socket = server::udp::bind(u).await.map_err(ServerError::Listener)?;
+        udp.push((socket, u.clone(), Arc::new(server::udp::Counters::new(u))));
+    }
     let names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
     let log = Log::open(log_options(&config), &names).await?;
     let http = client::new_client();
@@ -167,11 +173,6 @@ pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, S
             orgs: orgs.clone(),
         };
         tasks.spawn(rep.run(stop.clone()));
-    }
-    let mut udp = Vec::with_capacity(config.udp.len());
-    for u in &config.udp {
-        let socket = server::udp::bind(u).await.map_err(ServerError::Listener)?;
-        udp.push((socket, u.clone(), Arc::new(server::udp::Counters::new(u))));
     }
     tracing::info!(nodes = ?names, version = env!("CARGO_PKG_VERSION"), "gateway started");
 
