@@ -99,7 +99,7 @@ pub struct Running {
     gateway: Arc<Gateway>,
     /// Cancelled once, by [`Running::shutdown_by`]; every task stops on it.
     cancel: CancellationToken,
-    /// Replicators, health checkers and the stop bridge: joined (or, past
+    /// Replicators, health checkers, UDP listeners and the stop bridge: joined (or, past
     /// the deadline, aborted) at shutdown, never detached.
     tasks: JoinSet<()>,
 }
@@ -118,8 +118,8 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
     start_with_clock(config, Clock::system()).await
 }
 
-/// Opens the log under `data_dir` and spawns one replicator and one health
-/// checker per node. Connections are not accepted here: hand
+/// Opens the log under `data_dir`, spawns one replicator and one health
+/// checker per node, and binds and spawns the UDP listeners (`udp[]`). Connections are not accepted here: hand
 /// [`Running::gateway`] to a [`crate::server::listener::Listener`].
 pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, ServerError> {
     start_with(config, clock, Arc::new(crate::log::fs::RealFs)).await
@@ -137,6 +137,12 @@ pub async fn start_with(
         path: config.data_dir.display().to_string(),
         source,
     })?;
+    // UDP sockets first: a taken port fails the start before the log opens.
+    let mut udp = Vec::with_capacity(config.udp.len());
+    for u in &config.udp {
+        let socket = server::udp::bind(u).await.map_err(ServerError::Listener)?;
+        udp.push((socket, u.clone(), Arc::new(server::udp::Counters::new(u))));
+    }
     let names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
     let log = Log::open(
         LogOptions {
@@ -202,7 +208,12 @@ pub async fn start_with(
         clock,
         started: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         started_at: std::time::Instant::now(),
+        udp: udp.iter().map(|(_, _, c)| c.clone()).collect(),
     });
+    for (socket, u, counters) in udp {
+        let udp = server::udp::run(gateway.clone(), socket, u, counters, cancel.clone());
+        tasks.spawn(udp);
+    }
     crate::metrics::attach(&gateway);
     Ok(Running {
         gateway,

@@ -9,6 +9,13 @@
 //! does not flap it (the Pingora approach). A hung node (accepting
 //! connections, never answering) fails its pings by timeout and is marked
 //! down, which is what keeps reads from waiting on it.
+//!
+//! A check passes only when the answer is InfluxDB's: 204 (or 200 with a
+//! JSON object, as `?verbose` answers) with an `X-Influxdb-Version` header.
+//! A node answering 200 with garbage to everything (a captive portal, a
+//! wrong service on the port) therefore stays down. Passive results come
+//! from writes (stored only on 204) and reads, including a read whose body
+//! breaks mid-stream (`crate::server` counts that as a failure).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -138,34 +145,64 @@ pub async fn run_checks(
         }
         let req = Request::get(format!("{base}/ping")).body(client::Chunks::default());
         let Ok(req) = req else { return };
-        match client::send(&http, req, timeout).await {
-            Ok(resp) if resp.status().is_success() => {
-                let h = resp.headers();
-                let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
-                let (version, build) = (get("x-influxdb-version"), get("x-influxdb-build"));
+        let result = match client::send(&http, req, timeout).await {
+            Ok(resp) => influxdb_ping(resp, timeout).await,
+            Err(e) => Err(format!("ping failed: {e}")),
+        };
+        match result {
+            Ok((version, build)) => {
                 health.with_detail(|d| {
-                    if version.is_some() {
-                        d.version = version;
-                        d.build = build;
-                    }
+                    d.version = Some(version);
+                    d.build = build;
                 });
                 if health.success() {
                     tracing::info!(node = %node.name, "node is up");
                 }
             }
-            Ok(resp) => {
-                let msg = format!("ping answered {}", resp.status());
-                if health.failure(&msg) {
-                    tracing::warn!(node = %node.name, error = %msg, "node is down");
-                }
-            }
-            Err(e) => {
-                let msg = format!("ping failed: {e}");
+            Err(msg) => {
                 if health.failure(&msg) {
                     tracing::warn!(node = %node.name, error = %msg, "node is down");
                 }
             }
         }
+    }
+}
+
+/// The most of a `/ping` body read (InfluxDB's verbose answer is ~30 bytes).
+const PING_BODY_LIMIT: usize = 4096;
+
+/// Whether a `/ping` answer comes from InfluxDB: 204 (or 200 with a JSON
+/// object, the `verbose` form) carrying `X-Influxdb-Version`. Anything else
+/// (a proxy's 200 page, a wrong service on the port) is a failed check, so
+/// a node that answers everything with 200 never counts as up. Returns the
+/// version and build.
+async fn influxdb_ping(
+    resp: http::Response<hyper::body::Incoming>,
+    timeout: Duration,
+) -> Result<(String, Option<String>), String> {
+    let status = resp.status();
+    let h = resp.headers();
+    let get = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let (version, build) = (get("x-influxdb-version"), get("x-influxdb-build"));
+    let json_ok = || async {
+        let body = http_body_util::Limited::new(resp.into_body(), PING_BODY_LIMIT);
+        let body = tokio::time::timeout(timeout, http_body_util::BodyExt::collect(body)).await;
+        let Ok(Ok(body)) = body else { return false };
+        serde_json::from_slice::<serde_json::Value>(&body.to_bytes()).is_ok_and(|v| v.is_object())
+    };
+    let valid = match status {
+        http::StatusCode::NO_CONTENT => true,
+        http::StatusCode::OK => json_ok().await,
+        _ => return Err(format!("ping answered {status}")),
+    };
+    match version.filter(|v| !v.is_empty()) {
+        Some(v) if valid => Ok((v, build)),
+        Some(_) => Err(format!(
+            "ping answered {status} without a JSON body: not InfluxDB"
+        )),
+        None => Err(format!(
+            "ping answered {status} without X-Influxdb-Version: not InfluxDB"
+        )),
     }
 }
 

@@ -288,6 +288,32 @@ pub struct Config {
     /// The listener serves HTTPS with this certificate (reloaded on SIGHUP).
     pub tls: Option<ListenerTls>,
     pub queue: QueueConfig,
+    /// UDP line-protocol listeners (InfluxDB's `[[udp]]`); none by default.
+    pub udp: Vec<UdpConfig>,
+}
+
+/// One UDP listener (`udp[]`): datagrams of line protocol for one database.
+#[derive(Debug, Clone, Serialize)]
+pub struct UdpConfig {
+    /// `host:port` to bind (InfluxDB's `:8089` means `0.0.0.0:8089`).
+    pub bind_address: String,
+    pub database: String,
+    /// Empty: the database's default retention policy.
+    pub retention_policy: String,
+    /// The unit of the datagrams' timestamps, as `/write?precision=` (`n`,
+    /// `u`, `ms`, `s`, `m`, `h`).
+    pub precision: String,
+    /// Points per batch appended to the log.
+    pub batch_size: usize,
+    /// Batches waiting for the log before the listener stops reading.
+    pub batch_pending: usize,
+    /// The longest a point waits for its batch to fill.
+    #[serde(serialize_with = "ser_dur")]
+    pub batch_timeout: Duration,
+    /// The socket's receive buffer (`SO_RCVBUF`); 0 = the OS default.
+    pub read_buffer: usize,
+    /// Larger datagrams are dropped (and counted), never parsed truncated.
+    pub max_datagram_size: usize,
 }
 
 fn ser_secret<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {

@@ -125,6 +125,22 @@ pub struct RawConfig {
     pub clients: Option<Vec<RawClient>>,
     pub public_health: Option<bool>,
     pub tls: Option<RawListenerTls>,
+    pub udp: Option<Vec<RawUdp>>,
+}
+
+/// One UDP line-protocol listener (`udp[]`), InfluxDB's `[[udp]]` keys.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUdp {
+    pub bind_address: Option<String>,
+    pub database: Option<String>,
+    pub retention_policy: Option<String>,
+    pub precision: Option<String>,
+    pub batch_size: Option<i64>,
+    pub batch_pending: Option<i64>,
+    pub batch_timeout: Option<RawDuration>,
+    pub read_buffer: Option<RawSize>,
+    pub max_datagram_size: Option<RawSize>,
 }
 
 /// One named client of the gateway (`clients[]`).

@@ -347,3 +347,64 @@ fn huge_durations_are_errors_not_panics() {
         "config.yaml: shutdown_timeout: 1000000000000000000000000000000 seconds is too long"
     );
 }
+
+#[test]
+fn udp_listeners_take_influxdbs_keys_and_defaults() {
+    let base = "addresses:\n  - url: http://a:8086\n";
+    assert!(load(base).unwrap().udp.is_empty());
+    let c = load(&format!(
+        "{base}udp:\n  - database: telegraf\n  - bind_address: 127.0.0.1:8090\n    database: collectd\n    \
+         retention_policy: week\n    precision: s\n    batch_size: 10\n    batch_timeout: 50ms\n    \
+         batch_pending: 3\n    read_buffer: 8MiB\n    max_datagram_size: 1024\n"
+    ))
+    .unwrap();
+    let (d, u) = (&c.udp[0], &c.udp[1]);
+    assert_eq!(d.bind_address, "0.0.0.0:8089");
+    assert_eq!(
+        (d.batch_size, d.batch_pending, d.read_buffer),
+        (5000, 10, 0)
+    );
+    assert_eq!(d.batch_timeout, Duration::from_secs(1));
+    assert_eq!((d.precision.as_str(), d.max_datagram_size), ("", 65_535));
+    assert_eq!(u.bind_address, "127.0.0.1:8090");
+    assert_eq!(
+        (u.database.as_str(), u.retention_policy.as_str()),
+        ("collectd", "week")
+    );
+    assert_eq!(
+        (u.batch_size, u.batch_pending, u.read_buffer),
+        (10, 3, 8 << 20)
+    );
+    assert_eq!(u.batch_timeout, Duration::from_millis(50));
+    assert_eq!(u.max_datagram_size, 1024);
+}
+
+#[test]
+fn udp_errors_name_the_key() {
+    let base = "addresses:\n  - url: http://a:8086\nudp:\n";
+    assert_eq!(
+        err(&format!("{base}  - bind_address: \":8089\"\n")),
+        "config.yaml: udp[0].database: is required"
+    );
+    assert_eq!(
+        err(&format!("{base}  - database: d\n    precision: us\n")),
+        "config.yaml: udp[0].precision: invalid precision \"us\" (use n, u, ms, s, m or h)"
+    );
+    assert_eq!(
+        err(&format!(
+            "{base}  - database: d\n  - database: e\n    bind_address: 0.0.0.0:8089\n"
+        )),
+        "config.yaml: udp[1].bind_address: duplicate UDP address \"0.0.0.0:8089\""
+    );
+    assert!(
+        err(&format!(
+            "{base}  - database: d\n    bind_address: nowhere\n"
+        ))
+        .contains("udp[0].bind_address: invalid address")
+    );
+    assert!(
+        err(&format!("{base}  - database: d\n    batch_size: 0\n"))
+            .contains("udp[0].batch_size: 0 is out of range")
+    );
+    assert!(err(&format!("{base}  - database: d\n    batch_pendng: 1\n")).contains("udp[0]"));
+}

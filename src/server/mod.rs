@@ -19,6 +19,7 @@
 //! - `read.rs`: reads to one healthy, caught-up node, with fallback, streamed;
 //! - `mutate.rs`: mutations through the log, with every node's answer merged;
 //! - `status.rs`: `/ping`, `/health`, `/ready`, `/`;
+//! - `udp.rs`: UDP line protocol (`udp[]`), stored like `/write`;
 //! - `respond.rs`: InfluxDB's v1 and v2 error shapes, and [`respond::ApiError`],
 //!   the error every handler returns;
 //! - `request.rs`: the client's request, its bounded body reader, typed
@@ -37,6 +38,7 @@ pub mod request;
 pub mod respond;
 mod routes;
 mod status;
+pub mod udp;
 mod write;
 
 use std::future::Future;
@@ -71,6 +73,8 @@ pub struct Gateway {
     pub started_at: std::time::Instant,
     /// What is left of `max_inflight_bytes` for request bodies.
     pub body_budget: BodyBudget,
+    /// One set of counters per UDP listener (`udp[]`), for `/health`.
+    pub udp: Vec<Arc<udp::Counters>>,
 }
 
 /// Why the gateway could not start or stopped with an error.

@@ -23,15 +23,24 @@
 //!
 //! Each try has `query_timeout` to produce response headers; a connection
 //! error, timeout or 5xx moves on to the next node with the same buffered
-//! body (a `Bytes` handle, never copied). The chosen node's response streams
-//! back as it arrives (chunked results, CSV, msgpack, gzip), never buffered
-//! whole; the node counts the read as in flight until its body is done.
+//! body (a `Bytes` handle, never copied). Before the headers are committed,
+//! up to 64 KiB of the answer is read (or what arrives within the same
+//! `query_timeout`): an answer that breaks in that window (a node cutting
+//! bodies short after the headers) counts as a failure and the read moves
+//! on, so short answers never reach the client broken. The rest streams back
+//! as it arrives (chunked results, CSV, msgpack, gzip), never buffered
+//! whole; a break there cannot be undone but still counts against the
+//! node's health. The node counts the read as in flight until its body is
+//! done.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
 use http::{HeaderMap, HeaderValue, Method, Response, header};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, BodyStream, StreamBody};
+use hyper::body::Frame;
+use hyper::body::Incoming;
 
 use super::Gateway;
 use super::auth::{self, Access};
@@ -179,49 +188,104 @@ pub async fn forward_read(
         let http_req =
             client::build(&node.config, &out).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let mut flight = InFlight::begin(&node);
+        let deadline = tokio::time::Instant::now() + gw.config.query_timeout;
         let sent = client::send(&gw.http, http_req, gw.config.query_timeout).await;
         flight.answered();
-        match sent {
+        let failure = match sent {
             Ok(resp) if !resp.status().is_server_error() => {
-                crate::metrics::read_served(stale);
-                return Ok(stream_back(resp, node.name(), stale, Some(flight)));
+                let (parts, incoming) = resp.into_parts();
+                match prefetch(incoming, deadline).await {
+                    Ok(head) => {
+                        crate::metrics::read_served(stale);
+                        let body = head.into_body(node.clone(), flight);
+                        let resp = Response::from_parts(parts, body);
+                        return Ok(stream_back(resp, node.name(), stale));
+                    }
+                    Err(e) => format!("{}: read body broke: {e}", node.name()),
+                }
             }
             Ok(resp) => {
                 let msg = format!("{} answered {}", node.name(), resp.status());
-                node.health.failure(&msg);
-                tracing::warn!(node = %node.name(), status = resp.status().as_u16(), "read failed; trying next node");
-                errors.push(msg);
-                last_5xx = Some(stream_back(resp, node.name(), stale, None));
+                let resp = resp.map(|b| b.map_err(|e| -> BoxError { Box::new(e) }).boxed_unsync());
+                last_5xx = Some(stream_back(resp, node.name(), stale));
+                msg
             }
-            Err(e) => {
-                let msg = format!("{}: {e}", node.name());
-                if node.health.failure(&msg) {
-                    tracing::warn!(node = %node.name(), error = %e, "node is down");
-                }
-                tracing::warn!(node = %node.name(), error = %e, "read failed; trying next node");
-                errors.push(msg);
-            }
+            Err(e) => format!("{}: {e}", node.name()),
+        };
+        if node.health.failure(&failure) {
+            tracing::warn!(node = %node.name(), error = %failure, "node is down");
         }
+        tracing::warn!(node = %node.name(), error = %failure, "read failed; trying next node");
+        errors.push(failure);
         crate::metrics::read_fallback(node.name());
     }
     last_5xx.ok_or_else(|| ApiError::NoNode(errors.join("; ")))
 }
 
-/// Streams a node's response back: status, headers and body as sent. The
-/// body holds `flight` until it is done or dropped.
-pub fn stream_back(
-    resp: Response<hyper::body::Incoming>,
-    node: &str,
-    stale: bool,
-    flight: Option<InFlight>,
-) -> Response<Body> {
-    let (mut parts, body) = resp.into_parts();
-    let body: Body = body
-        .map_err(move |e| -> BoxError {
+/// How much of a read's answer is held back before its headers are sent:
+/// a short answer that breaks within it can still go to another node.
+const PREFETCH_BYTES: usize = 64 * 1024;
+
+/// The start of a node's response body, read before committing to the node.
+struct Prefetched {
+    frames: Vec<Frame<Bytes>>,
+    /// The unread rest; `None` when the body ended within the prefetch.
+    rest: Option<Incoming>,
+}
+
+/// Reads up to [`PREFETCH_BYTES`] of `body`, or until it ends, or until
+/// `deadline` (a slow stream is then committed with what has arrived). A
+/// body that breaks in that window is an error: the caller tries the next
+/// node, the client has seen nothing.
+async fn prefetch(
+    mut body: Incoming,
+    deadline: tokio::time::Instant,
+) -> Result<Prefetched, hyper::Error> {
+    let mut frames = Vec::new();
+    let mut size = 0;
+    while size < PREFETCH_BYTES {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => break,
+            Ok(None) => return Ok(Prefetched { frames, rest: None }),
+            Ok(Some(frame)) => {
+                let frame = frame?;
+                size += frame.data_ref().map_or(0, Bytes::len);
+                frames.push(frame);
+            }
+        }
+    }
+    Ok(Prefetched {
+        frames,
+        rest: Some(body),
+    })
+}
+
+impl Prefetched {
+    /// The whole body: the prefetched frames, then the rest as it arrives.
+    /// It holds `flight` until done or dropped; a break in the rest counts
+    /// against `node`'s health (passive check), as a failed request would.
+    fn into_body(self, node: Arc<Node>, flight: InFlight) -> Body {
+        let head = futures_util::stream::iter(self.frames.into_iter().map(Ok::<_, BoxError>));
+        let Some(rest) = self.rest else {
+            drop(flight);
+            return StreamBody::new(head).boxed_unsync();
+        };
+        let rest = TryStreamExt::map_err(BodyStream::new(rest), move |e| -> BoxError {
             let _in_flight = &flight;
+            let msg = format!("{}: read body broke: {e}", node.name());
+            if node.health.failure(&msg) {
+                tracing::warn!(node = %node.name(), error = %msg, "node is down");
+            }
             Box::new(e)
-        })
-        .boxed_unsync();
+        });
+        StreamBody::new(head.chain(rest)).boxed_unsync()
+    }
+}
+
+/// Sends a node's response back: status, headers and body as sent, minus
+/// hop-by-hop headers, plus `X-Inmate-Node` (and `X-Inmate-Stale`).
+pub fn stream_back(resp: Response<Body>, node: &str, stale: bool) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
     // The node's headers are reused in place (no copy); only hop-by-hop
     // ones are dropped, and only when there are any.
     let headers = &mut parts.headers;

@@ -3,7 +3,8 @@
 //! `/health` is the operator's view: every node with its state (up, down, or
 //! catching up on a backlog), its backlog in records and bytes, the age of its
 //! oldest unsent record, its last error, and whether the log's limits made it
-//! skip data (it then needs a repair). It answers 200 while at least one node
+//! skip data (it then needs a repair); and every UDP listener with what it
+//! received and dropped (bad lines, log refusals, oversized datagrams). It answers 200 while at least one node
 //! is usable and 503 otherwise. v1 nodes have no `/health`, so it is never
 //! proxied.
 
@@ -122,6 +123,7 @@ pub fn health(gw: &Arc<Gateway>) -> Response<Body> {
         "commit": "",
         "log_next_seq": end,
         "nodes": nodes,
+        "udp": gw.udp.iter().map(|u| u.to_json()).collect::<Vec<_>>(),
     });
     respond::json(
         if ok {

@@ -234,7 +234,7 @@ async fn store(
             stored,
         )
     };
-    let seq = match gw.log.append(record.encode()).await {
+    let seq = match append_write(gw, &record, &req.query).await {
         Ok(seq) => seq,
         Err(e) => {
             tracing::error!(error = %e, "log append failed; write refused");
@@ -246,7 +246,6 @@ async fn store(
         }
     };
 
-    gw.cluster.marks().touch(&Scope::of_write(&req.query), seq);
     let needed = target.consistency.required(gw.cluster.len());
     if needed > 0 {
         let confirmed = wait_for_nodes(gw, seq, needed, gw.config.write_timeout).await;
@@ -265,6 +264,20 @@ async fn store(
         Some(msg) => bad(flavor, &msg),
         None => respond::empty(StatusCode::NO_CONTENT),
     }
+}
+
+/// Appends a write record once to the log, then records the read
+/// watermark of the scope `query` (the client's `db=`/`rp=` or bucket)
+/// names, so reads of it wait for this entry. Every door that stores
+/// writes (`/write`, `/api/v2/write`, UDP) goes through here.
+pub async fn append_write(
+    gw: &Gateway,
+    record: &Record,
+    query: &str,
+) -> Result<u64, crate::log::LogError> {
+    let seq = gw.log.append(record.encode()).await?;
+    gw.cluster.marks().touch(&Scope::of_write(query), seq);
+    Ok(seq)
 }
 
 /// Waits until `needed` nodes have applied `seq`; returns how many did.

@@ -36,6 +36,9 @@ macro_rules! key {
     };
 }
 
+// After `key!`, which it uses.
+mod udp;
+
 const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
@@ -111,6 +114,9 @@ pub fn validate(
     let metrics_bind = host_port(key!(raw.metrics_bind))?;
     let tls = tls::listener_tls(key!(raw.tls))?;
 
+    // UDP listeners.
+    let udp = udp::listeners(key!(raw.udp))?;
+
     Ok(Config {
         source,
         nodes,
@@ -145,6 +151,7 @@ pub fn validate(
         public_health,
         tls,
         queue,
+        udp,
     })
 }
 
