@@ -288,12 +288,13 @@ mod tests {
             username: None,
             password: None,
             gzip: crate::config::WireGzip::Auto,
+            tls: Default::default(),
         }
     }
 
     #[tokio::test]
     async fn only_nodes_past_the_global_mark_can_confirm_a_miss() {
-        let http = crate::backend::client::new_client();
+        let http = crate::backend::client::new_client(&[]).unwrap();
         let node = |next| {
             let cfg = fake_node();
             async move {
