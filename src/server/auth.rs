@@ -286,7 +286,7 @@ pub fn check(
     principal: Option<&Principal>,
     access: Access,
     target: &crate::backend::cluster::Scope,
-) -> Result<(), super::respond::ApiError> {
+) -> Result<(), String> {
     use crate::backend::cluster::Scope;
     let Some(p) = principal else {
         return Ok(());
@@ -297,7 +297,6 @@ pub fn check(
         Scope::Global | Scope::All => Some(Vec::new()),
     };
     p.allows(access, names.as_deref())
-        .map_err(super::respond::ApiError::Forbidden)
 }
 
 /// `query` without the gateway's own credentials (`u`, `p`), other

@@ -38,8 +38,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, header};
 
 use super::Gateway;
-use super::query::q_of;
-use super::request::ClientRequest;
+use super::request::{ClientRequest, q_of};
 use super::respond::{self, ApiError, Body};
 use crate::backend::cluster::{Collected, Scope};
 use crate::query::influxql::{self, CatalogChange};

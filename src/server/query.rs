@@ -17,38 +17,11 @@ use bytes::Bytes;
 use http::Response;
 
 use super::auth::{self, Access};
-use super::request::{ClientRequest, params, rewrite_params};
+use super::request::{ClientRequest, db_of, q_of, with_q};
 use super::respond::{ApiError, Body};
 use super::{Gateway, mutate, read};
 use crate::backend::cluster::Scope;
 use crate::query::influxql::{self, QueryClass};
-
-/// The parameters the gateway reads itself; all are forwarded.
-#[derive(Debug, Default, serde::Deserialize)]
-struct QueryParams {
-    q: Option<String>,
-    db: Option<String>,
-}
-
-/// The first `q` of a query string or form body.
-pub(super) fn q_of(encoded: &[u8]) -> Option<String> {
-    params::<QueryParams>(encoded).ok()?.q
-}
-
-/// The first non-empty `db` of a form body, else of the query string (as
-/// Go's `FormValue`).
-fn db_of(form: Option<&[u8]>, query: &str) -> Option<String> {
-    let db = |e: &[u8]| params::<QueryParams>(e).ok()?.db.filter(|d| !d.is_empty());
-    form.and_then(db).or_else(|| db(query.as_bytes()))
-}
-
-/// Replaces every `q` in a form-encoded string, keeping the other
-/// parameters in order.
-pub(super) fn with_q(form: &str, q: &str) -> String {
-    rewrite_params(form.as_bytes(), |k, v| {
-        Some(if k == "q" { q.into() } else { v })
-    })
-}
 
 /// `/query`: a read goes to one node, a mutation through the log.
 pub async fn handle(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Response<Body>, ApiError> {
@@ -65,11 +38,11 @@ pub async fn handle(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Respons
         let scope = q.map_or(Scope::Global, |q| {
             Scope::of_influxql_read(&q, db.as_deref())
         });
-        auth::check(req.principal.as_deref(), Access::Read, &scope)?;
+        auth::check(req.principal.as_deref(), Access::Read, &scope).map_err(ApiError::Forbidden)?;
         return read::forward_read(gw, &req, "/query", &req.query, body, scope).await;
     };
     let scope = Scope::of_influxql_mutation(q, db.as_deref());
-    auth::check(req.principal.as_deref(), Access::Admin, &scope)?;
+    auth::check(req.principal.as_deref(), Access::Admin, &scope).map_err(ApiError::Forbidden)?;
     let q = influxql::rewrite_now(q, gw.clock.now_nanos()).unwrap_or_else(|| q.to_string());
     let (query, body) = if in_form {
         let form = with_q(&String::from_utf8_lossy(&body), &q);

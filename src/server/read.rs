@@ -108,7 +108,7 @@ pub async fn proxy_as(
         Scope::Global
     };
     if path == "/api/v2/query" {
-        auth::check(req.principal.as_deref(), Access::Read, &scope)?;
+        auth::check(req.principal.as_deref(), Access::Read, &scope).map_err(ApiError::Forbidden)?;
     }
     forward_read(gw, &req, path, &req.query, body, scope).await
 }

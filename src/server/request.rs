@@ -91,6 +91,35 @@ pub fn rewrite_params<'a>(
     out.finish()
 }
 
+// --- `/query`'s own parameters, shared by `query.rs` and `mutate.rs` ---
+
+/// The parameters the gateway reads itself; all are forwarded.
+#[derive(Debug, Default, serde::Deserialize)]
+struct QueryParams {
+    q: Option<String>,
+    db: Option<String>,
+}
+
+/// The first `q` of a query string or form body.
+pub fn q_of(encoded: &[u8]) -> Option<String> {
+    params::<QueryParams>(encoded).ok()?.q
+}
+
+/// The first non-empty `db` of a form body, else of the query string (as
+/// Go's `FormValue`).
+pub fn db_of(form: Option<&[u8]>, query: &str) -> Option<String> {
+    let db = |e: &[u8]| params::<QueryParams>(e).ok()?.db.filter(|d| !d.is_empty());
+    form.and_then(db).or_else(|| db(query.as_bytes()))
+}
+
+/// Replaces every `q` in a form-encoded string, keeping the other
+/// parameters in order.
+pub fn with_q(form: &str, q: &str) -> String {
+    rewrite_params(form.as_bytes(), |k, v| {
+        Some(if k == "q" { q.into() } else { v })
+    })
+}
+
 impl ClientRequest {
     /// The flavour of the path the client called.
     pub fn flavor(&self) -> Flavor {

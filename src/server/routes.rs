@@ -115,7 +115,7 @@ async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Response<Bod
             _ => Some((Access::Read, Scope::Global)),
         };
         if let Some((access, target)) = need {
-            auth::check(req.principal.as_deref(), access, &target)?;
+            auth::check(req.principal.as_deref(), access, &target).map_err(ApiError::Forbidden)?;
         }
     }
     match path {

@@ -18,8 +18,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::super::Gateway;
-use super::super::query::with_q;
 use super::super::request::ClientRequest;
+use super::super::request::with_q;
 use crate::backend::catalog::nodes::{self, Reply};
 
 /// A statement InfluxQL never parses, and that no client writes.
