@@ -8,8 +8,9 @@
 //! reachable, with its credentials) rather than through files an operator
 //! edits next to a running process.
 //!
-//! - [`api`]: the routes (admin scope), every action logged with the
-//!   principal's name;
+//! - the routes themselves live in `server::admin` (admin scope, every
+//!   action logged with the principal's name), so this module never
+//!   imports the server;
 //! - [`state`]: paused/draining modes persisted in `data_dir/admin.json`
 //!   and restored at start;
 //! - [`deadletters`]: list, replay (direct resend to that one node) and
@@ -19,7 +20,6 @@
 //!
 //! The types below are the API's JSON, shared by server and CLI.
 
-pub mod api;
 pub mod cli;
 pub mod deadletters;
 pub mod state;

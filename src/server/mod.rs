@@ -29,6 +29,7 @@
 //! [`Clock`]: [`serve`] uses the system's, [`serve_with_clock`] takes one
 //! (tests freeze time with [`Clock::manual`]).
 
+mod admin;
 pub mod auth;
 pub mod listener;
 mod mutate;

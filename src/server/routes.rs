@@ -26,7 +26,7 @@ use hyper::body::Incoming;
 use super::auth::{self, Access};
 use super::request::{ClientRequest, Flavor, flavor_of};
 use super::respond::{self, ApiError, Body};
-use super::{Gateway, mutate, query, read, status, write};
+use super::{Gateway, admin, mutate, query, read, status, write};
 use crate::redact;
 
 /// Routes that answer without credentials: `/ping` always (as InfluxDB,
@@ -153,7 +153,7 @@ async fn route(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Response<Bod
                 Err(ApiError::NotSupported)
             }
         }
-        p if p.starts_with(crate::admin::PREFIX) => crate::admin::api::handle(gw, req).await,
+        p if p.starts_with(crate::admin::PREFIX) => admin::handle(gw, req).await,
         _ => Err(ApiError::NotSupported),
     }
 }

@@ -19,13 +19,13 @@ use std::sync::Arc;
 use http::{Method, Response, StatusCode};
 use serde::Serialize;
 
-use super::{Done, NodeView, PREFIX, Status, deadletters, state};
+use crate::admin::{Done, NodeView, PREFIX, Status, deadletters, state};
 use crate::backend::Node;
 use crate::backend::cluster::Admin;
-use crate::server::Gateway;
-use crate::server::auth::Access;
-use crate::server::request::ClientRequest;
-use crate::server::respond::{self, ApiError, Body};
+use super::Gateway;
+use super::auth::Access;
+use super::request::ClientRequest;
+use super::respond::{self, ApiError, Body};
 
 /// Why an admin request failed: refused (rendered by the router), or the
 /// gateway could not do it (500, rendered here).
