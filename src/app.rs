@@ -91,7 +91,32 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
             .map_err(ServerError::Listener)?;
         tokio::spawn(crate::metrics::serve_metrics(metrics));
     }
-    server::serve(listener, config, shutdown_signal()).await
+    serve(listener, config, shutdown_signal()).await
+}
+
+/// Runs the gateway on `listener` until `shutdown` resolves: [`start`],
+/// then a [`crate::server::listener::Listener`] until `shutdown`, then one
+/// deadline for the drain and [`Running::shutdown_by`]. Tests run the
+/// gateway in-process with it.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
+    serve_with_clock(listener, config, Clock::system(), shutdown).await
+}
+
+/// [`serve`] with a given wall clock (tests freeze time with
+/// [`Clock::manual`]).
+pub async fn serve_with_clock(
+    listener: TcpListener,
+    config: Config,
+    clock: Clock,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
+    let running = start_with_clock(config, clock).await?;
+    running.serve(listener, shutdown).await?;
+    Ok(())
 }
 
 /// A started gateway: its shared state and every background task it owns.

@@ -1,4 +1,4 @@
-//! The gateway's front door, served in-process (`inmate::server::serve` on a
+//! The gateway's front door, served in-process (`inmate::app::serve` on a
 //! port-0 listener) with no `influxd`: routing, `/ping`, the gateway token,
 //! body limits, parameter checks and the v1/v2 error shapes.
 //!
@@ -66,7 +66,7 @@ async fn start(nodes: &[&str], extra: &str) -> InProc {
         let shutdown = async {
             let _ = rx.await;
         };
-        if let Err(e) = inmate::server::serve(listener, config, shutdown).await {
+        if let Err(e) = inmate::app::serve(listener, config, shutdown).await {
             panic!("serve failed: {e}");
         }
     });

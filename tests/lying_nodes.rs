@@ -145,7 +145,7 @@ async fn gateway(nodes: &[&str], extra: &str) -> InProc {
         let shutdown = async {
             let _ = rx.await;
         };
-        if let Err(e) = inmate::server::serve(listener, config, shutdown).await {
+        if let Err(e) = inmate::app::serve(listener, config, shutdown).await {
             panic!("serve failed: {e}");
         }
     });

@@ -1,14 +1,13 @@
 //! The gateway's HTTP server: InfluxDB's API in front of several nodes.
 //!
-//! [`serve`] runs the whole gateway on a listener the caller bound (tests
-//! bind port 0) until `shutdown` resolves. It only composes two parts:
-//! [`crate::app::start`] (the composition root: the durable log, one
-//! replicator and one health checker per node, all owned by
-//! [`crate::app::Running`]) and [`listener::Listener`] (the accept loop:
-//! connection limit, idle timeouts, graceful drain). Shutdown is graceful and
-//! bounded by ONE `shutdown_timeout`: stop accepting, let in-flight requests
-//! finish, stop the background tasks, then close the log (final fsync,
-//! cursors persisted).
+//! The server is what one running gateway shares ([`Gateway`]) and how it
+//! answers: [`crate::app`] builds the gateway (the composition root: the
+//! durable log, one replicator and one health checker per node, all owned
+//! by [`crate::app::Running`]) and hands it to [`listener::Listener`] (the
+//! accept loop: connection limit, idle timeouts, graceful drain). Shutdown
+//! is graceful and bounded by ONE `shutdown_timeout`: stop accepting, let
+//! in-flight requests finish, stop the background tasks, then close the log
+//! (final fsync, cursors persisted). The server never imports `app`.
 //!
 //! Request flow, one file per concern, imports running one way
 //! (routes → handlers → respond → request):
@@ -19,6 +18,8 @@
 //! - `read.rs`: reads to one healthy, caught-up node, with fallback, streamed;
 //! - `mutate.rs`: mutations through the log, with every node's answer merged;
 //! - `status.rs`: `/ping`, `/health`, `/ready`, `/`;
+//! - `auth.rs`: the gateway's credentials in every form, scopes;
+//! - `admin.rs`: the admin API under `/inmate/v1/`;
 //! - `udp.rs`: UDP line protocol (`udp[]`), stored like `/write`;
 //! - `respond.rs`: InfluxDB's v1 and v2 error shapes, and [`respond::ApiError`],
 //!   the error every handler returns;
@@ -26,8 +27,8 @@
 //!   parameters, and the API flavour of a path.
 //!
 //! The wall clock (write stamps, pinned `now()`) is the gateway's
-//! [`Clock`]: [`serve`] uses the system's, [`serve_with_clock`] takes one
-//! (tests freeze time with [`Clock::manual`]).
+//! [`Clock`]: `app::serve` uses the system's, `app::serve_with_clock` takes
+//! one (tests freeze time with [`Clock::manual`]).
 
 mod admin;
 pub mod auth;
@@ -42,10 +43,8 @@ mod status;
 pub mod udp;
 mod write;
 
-use std::future::Future;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 
 use crate::backend::client::HttpClient;
 use crate::backend::cluster::Cluster;
@@ -95,25 +94,3 @@ pub enum ServerError {
     Listener(std::io::Error),
 }
 
-/// Runs the gateway on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: TcpListener,
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), ServerError> {
-    serve_with_clock(listener, config, Clock::system(), shutdown).await
-}
-
-/// [`serve`] with a given wall clock: [`crate::app::start_with_clock`],
-/// then a [`listener::Listener`] until `shutdown`, then one deadline for the
-/// drain and [`crate::app::Running::shutdown_by`].
-pub async fn serve_with_clock(
-    listener: TcpListener,
-    config: Config,
-    clock: Clock,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), ServerError> {
-    let running = crate::app::start_with_clock(config, clock).await?;
-    running.serve(listener, shutdown).await?;
-    Ok(())
-}
