@@ -42,8 +42,10 @@ http {
   client_body_buffer_size 1m;
   upstream sink1 { server 127.0.0.1:$S1; keepalive 64; }
   upstream sink2 { server 127.0.0.1:$S2; keepalive 64; }
-  server { listen 127.0.0.1:$S1; client_max_body_size 50m; location / { return 204; } }
-  server { listen 127.0.0.1:$S2; client_max_body_size 50m; location / { return 204; } }
+  # Null sinks that look like InfluxDB to the gateway's health check
+  # (it trusts a node only if /ping answers 204 with X-Influxdb-Version).
+  server { listen 127.0.0.1:$S1; client_max_body_size 50m; location / { add_header X-Influxdb-Version 1.8.10-null always; return 204; } }
+  server { listen 127.0.0.1:$S2; client_max_body_size 50m; location / { add_header X-Influxdb-Version 1.8.10-null always; return 204; } }
   server {
     listen 127.0.0.1:$MIR;
     location / {

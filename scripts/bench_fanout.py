@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 HZ = os.sysconf("SC_CLK_TCK")
@@ -85,8 +86,11 @@ def wrk(url, seconds, conns, body_file, gz, lua, delay_ms=0):
 
 
 def health(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
-        return json.load(r)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+            return json.load(r)
+    except urllib.error.HTTPError as e:  # 503 while no node is usable
+        return json.load(e)
 
 
 def max_backlog(port):

@@ -10,12 +10,15 @@
 //! write to the right database with the right user.
 //!
 //! Encoding (all integers little-endian), version 2:
-//! `[2u8 version][kind u8][flags u8][method: u8 len, bytes][path: u16 len, bytes]`
+//! `[2u8 version][kind u8][flags u8][points u32][method: u8 len, bytes][path: u16 len, bytes]`
 //! `[query: u32 len, bytes][auth: u32 len or u32::MAX for none, bytes]`
 //! `[content type: u16 len or u16::MAX for none, bytes][body: the rest]`.
 //! Flag bit 0: the body is gzip (one or more complete members whose decoded
-//! text ends in `\n`; see [`crate::gzip`]). Version 1 (written by earlier
-//! releases) is the same without the flags byte, and still decodes.
+//! text ends in `\n`; see [`crate::gzip`]). `points` is how many points a
+//! write holds, counted at the door (0: unknown), so nothing downstream has
+//! to inflate or scan a body to count them. Version 1 (written by earlier
+//! releases) is the same without the flags byte and the count, and still
+//! decodes.
 //! The body is the last field so decoding can hand it out as a zero-copy
 //! slice of the log's buffer.
 
@@ -48,6 +51,8 @@ pub struct Record {
     /// The body is stored gzip-compressed (a write only): a client's own
     /// compressed bytes passed through, or compressed once at the door.
     pub gzip: bool,
+    /// Points in a write's body, as the door counted them (0: unknown).
+    pub points: u32,
     pub body: Bytes,
 }
 
@@ -82,7 +87,16 @@ impl Record {
             auth,
             content_type: None,
             gzip: false,
+            points: 0,
             body,
+        }
+    }
+
+    /// The same record, counting `points` points.
+    pub fn with_points(self, points: usize) -> Record {
+        Record {
+            points: u32::try_from(points).unwrap_or(u32::MAX),
+            ..self
         }
     }
 
@@ -102,6 +116,7 @@ impl Record {
         b.put_u8(VERSION);
         b.put_u8(self.kind as u8);
         b.put_u8(if self.gzip { FLAG_GZIP } else { 0 });
+        b.put_u32_le(self.points);
         let method = &self.method.as_bytes()[..self.method.len().min(255)];
         b.put_u8(method.len() as u8);
         b.put_slice(method);
@@ -141,7 +156,11 @@ impl Record {
             3 => Kind::Http,
             k => return Err(RecordError::Kind(k)),
         };
-        let flags = if version >= 2 { r.u8()? } else { 0 };
+        let (flags, points) = if version >= 2 {
+            (r.u8()?, r.u32()?)
+        } else {
+            (0, 0)
+        };
         let n = r.u8()? as usize;
         let method = r.text(n)?;
         let n = r.u16()? as usize;
@@ -164,6 +183,7 @@ impl Record {
             auth,
             content_type,
             gzip: flags & FLAG_GZIP != 0,
+            points,
             body: buf.slice(r.pos..),
         })
     }
@@ -219,6 +239,7 @@ mod tests {
             auth: Some("Basic dTpw".into()),
             content_type: Some("application/x-www-form-urlencoded".into()),
             gzip: false,
+            points: 0,
             body: Bytes::from_static(b"q=DROP"),
         }
     }

@@ -136,6 +136,7 @@ mod tests {
     fn query_record(query: &str, content_type: Option<&str>, body: &'static [u8]) -> Record {
         Record {
             gzip: false,
+            points: 0,
             kind: crate::record::Kind::Query,
             method: "POST".into(),
             path: "/query".into(),

@@ -174,8 +174,14 @@ pub fn delivery_answer(node: &str, status: StatusCode, since: Instant, group: &[
     let (mut points, mut bytes) = (0u64, 0u64);
     for (_, rec) in group {
         bytes += rec.body.len() as u64;
-        if rec.kind == RecordKind::Write && !rec.gzip {
-            points += memchr::memchr_iter(b'\n', &rec.body).count() as u64;
+        if rec.kind == RecordKind::Write {
+            // Counted at the door; records of older logs carry 0, and only
+            // their plain bodies are counted here.
+            points += if rec.points > 0 || rec.gzip {
+                u64::from(rec.points)
+            } else {
+                memchr::memchr_iter(b'\n', &rec.body).count() as u64
+            };
         }
     }
     let r = registry();

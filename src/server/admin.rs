@@ -19,13 +19,13 @@ use std::sync::Arc;
 use http::{Method, Response, StatusCode};
 use serde::Serialize;
 
-use crate::admin::{Done, NodeView, PREFIX, Status, deadletters, state};
-use crate::backend::Node;
-use crate::backend::cluster::Admin;
 use super::Gateway;
 use super::auth::Access;
 use super::request::ClientRequest;
 use super::respond::{self, ApiError, Body};
+use crate::admin::{Done, NodeView, PREFIX, Status, deadletters, state};
+use crate::backend::Node;
+use crate::backend::cluster::Admin;
 
 /// Why an admin request failed: refused (rendered by the router), or the
 /// gateway could not do it (500, rendered here).

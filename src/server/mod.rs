@@ -45,7 +45,6 @@ mod write;
 
 use std::sync::Arc;
 
-
 use crate::backend::client::HttpClient;
 use crate::backend::cluster::Cluster;
 use crate::backend::orgs::Orgs;
@@ -93,4 +92,3 @@ pub enum ServerError {
     #[error("listener: {0}")]
     Listener(std::io::Error),
 }
-

@@ -112,6 +112,7 @@ fn to_record(
 ) -> Record {
     Record {
         gzip: false,
+        points: 0,
         kind,
         method: method.to_string(),
         path: path.to_string(),

@@ -236,7 +236,8 @@ async fn receive(
 
 async fn append(gw: &Gateway, query: &str, counters: &Counters, mut rx: mpsc::Receiver<Batch>) {
     while let Some(batch) = rx.recv().await {
-        let record = Record::write("/write", query.to_string(), None, batch.body);
+        let record =
+            Record::write("/write", query.to_string(), None, batch.body).with_points(batch.points);
         match append_write(gw, &record, query).await {
             Ok(_) => {
                 add(&counters.points, batch.points);

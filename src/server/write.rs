@@ -226,6 +226,7 @@ async fn store(
             req.client_auth.take(),
             stored,
         )
+        .with_points(scanned.points)
     } else {
         Record::write(
             &req.path,
@@ -233,6 +234,7 @@ async fn store(
             req.client_auth.take(),
             stored,
         )
+        .with_points(scanned.points)
     };
     let seq = match append_write(gw, &record, &req.query).await {
         Ok(seq) => seq,
