@@ -32,20 +32,7 @@ async fn setup() -> (common::Influxd, common::Influxd, Gateway, tempfile::TempDi
     (a, b, gw, dir)
 }
 
-async fn influx(port: u16, args: &[&str]) -> (bool, String) {
-    let out = tokio::process::Command::new("influx")
-        .args(["-host", "127.0.0.1", "-port", &port.to_string()])
-        .args(args)
-        .output()
-        .await
-        .expect("the influx CLI (Debian package influxdb-client) must be installed; scripts/test.sh installs it");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success() && !text.contains("ERR:"), text)
-}
+use common::influx_cli as influx;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn influx_cli_with_username_and_password() {
@@ -118,21 +105,9 @@ async fn influx_cli_with_username_and_password() {
     }
 }
 
-fn python() -> PathBuf {
-    if let Some(p) = common::python() {
-        return p;
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with influxdb: run scripts/test.sh (it creates .venv)"
-    );
-    venv
-}
-
 async fn py(gw: &Gateway, user: &str, password: &str, db: &str) -> serde_json::Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/v1_auth.py");
-    let out = tokio::process::Command::new(python())
+    let out = tokio::process::Command::new(common::python_with_clients())
         .arg(script)
         .args(["127.0.0.1", &gw.port.to_string(), user, password, db])
         .output()

@@ -9,20 +9,7 @@ use common::api::eventually;
 use common::gateway::{Gateway, config_yaml};
 use common::influxd::Influxd;
 
-async fn influx(port: u16, args: &[&str]) -> (bool, String) {
-    let out = tokio::process::Command::new("influx")
-        .args(["-host", "127.0.0.1", "-port", &port.to_string()])
-        .args(args)
-        .output()
-        .await
-        .expect("the influx CLI (Debian package influxdb-client) must be installed; scripts/test.sh installs it");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+use common::influx_cli as influx;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn influx_cli_create_insert_select_through_the_gateway() {

@@ -91,17 +91,7 @@ async fn influx_cli(port: u16, ca: Option<&Path>, args: &[&str]) -> (bool, Strin
         Some(ca) => cmd.env("SSL_CERT_FILE", ca),
         None => cmd.arg("-unsafeSsl"),
     };
-    let out = cmd
-        .args(args)
-        .output()
-        .await
-        .expect("the influx CLI must be installed; scripts/test.sh installs it");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    common::run_influx_cli(cmd.args(args)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

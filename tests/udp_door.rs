@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::api::{eventually, http, two_nodes};
@@ -21,18 +20,7 @@ use serde_json::Value;
 const DB: &str = "udpdb";
 const T0: i64 = 1_700_000_000_000_000_000;
 
-/// The Python with influxdb-python: `INMATE_PYTHON`, else the repo's `.venv`.
-fn python() -> PathBuf {
-    if let Some(p) = common::python() {
-        return p;
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with influxdb-python: set INMATE_PYTHON or run scripts/test.sh"
-    );
-    venv
-}
+use common::python_with_clients as python;
 
 /// A UDP port on loopback that was free a moment ago.
 fn free_udp_port() -> u16 {

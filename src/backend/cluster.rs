@@ -119,6 +119,35 @@ impl Cluster {
         node.is_some()
     }
 
+    /// Paces the write door to delivery: waits (up to `max_wait`) while
+    /// every node that is up and not paused lags by at least half the log's
+    /// in-memory tail ([`crate::log::Log::tail_lag`]).
+    ///
+    /// Why: past that point the fastest node would read its backlog back
+    /// from disk, and a gateway that acknowledges faster than it can deliver
+    /// only builds a backlog, which then costs more to deliver. So when the
+    /// gateway itself (not a node) is the bottleneck, acknowledgements slow
+    /// to the delivery rate. A slow or down node never paces anyone while
+    /// another node keeps up, and after `max_wait` the write is taken anyway:
+    /// the log absorbs what the nodes cannot take yet.
+    pub async fn pace(&self, log: &crate::log::Log, max_wait: Duration) {
+        let deadline = tokio::time::Instant::now() + max_wait;
+        while tokio::time::Instant::now() < deadline && self.behind(log) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Every node that is up and not paused lags by half the tail or more
+    /// (false when there is no such node).
+    fn behind(&self, log: &crate::log::Log) -> bool {
+        let mut senders = self
+            .nodes
+            .iter()
+            .filter(|n| n.health.is_up() && n.admin() != Admin::Paused)
+            .peekable();
+        senders.peek().is_some() && senders.all(|n| log.tail_lag(n.next_unapplied()) >= 0.5)
+    }
+
     /// Whether some node that may take reads satisfies `accept`.
     pub fn any_reader(&self, accept: impl Fn(&Node) -> bool) -> bool {
         self.nodes.iter().any(|n| n.serves_reads() && accept(n))

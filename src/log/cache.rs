@@ -110,6 +110,22 @@ impl TailCache {
     pub(crate) fn front(&self) -> Option<&CachedEntry> {
         self.entries.front()
     }
+
+    /// Bytes cached from `seq` to the end (0 at the end); `None` when `seq`
+    /// is older than the cache (its reader is on the disk).
+    pub(crate) fn bytes_from(&self, seq: u64) -> Option<usize> {
+        let i = usize::try_from(seq.checked_sub(self.start_seq)?).ok()?;
+        let Some(from) = self.entries.get(i) else {
+            return Some(0);
+        };
+        let last = self.entries.back()?;
+        let span = last.logical.saturating_sub(from.logical) as usize;
+        Some(span + last.entry.payload.len())
+    }
+
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
+    }
 }
 
 #[cfg(test)]
@@ -149,5 +165,19 @@ mod tests {
         c.push(ce(10, 10_000));
         assert!(c.front().is_none());
         assert!(c.covers(11) && !c.covers(10));
+    }
+
+    #[test]
+    fn bytes_from_measures_a_reader_behind_the_end() {
+        let mut c = TailCache::new(3 * (10 + ENTRY_OVERHEAD), 5);
+        assert_eq!(c.bytes_from(5), Some(0), "at the end of an empty cache");
+        for s in 5..10 {
+            c.push(ce(s, 10));
+        }
+        // Cached: 7, 8, 9 at logical 700, 800, 900 (10 bytes each).
+        assert_eq!(c.bytes_from(10), Some(0), "caught up");
+        assert_eq!(c.bytes_from(9), Some(10));
+        assert_eq!(c.bytes_from(7), Some(210));
+        assert_eq!(c.bytes_from(6), None, "evicted: that reader is on the disk");
     }
 }

@@ -408,6 +408,17 @@ impl Log {
         self.inner.shared.lock().next_seq
     }
 
+    /// How far a reader at `seq` is behind the end, as a fraction of the
+    /// in-memory tail (`cache_bytes`): 0.0 at the end, 1.0 or more once its
+    /// records are no longer all cached (it reads from disk).
+    pub fn tail_lag(&self, seq: u64) -> f64 {
+        let st = self.inner.shared.lock();
+        match st.cache.bytes_from(seq) {
+            Some(b) => b as f64 / st.cache.cap().max(1) as f64,
+            None => f64::INFINITY,
+        }
+    }
+
     /// A reader starting at `cursor`'s current position.
     pub fn reader(&self, cursor: &str) -> Result<LogReader, LogError> {
         let pos = {

@@ -6,16 +6,19 @@
 //!    client's order, as the query to forward;
 //!    a v1 write to a database (or `rp`) that the nodes confirm does not
 //!    exist gets InfluxDB's 404 (or 500) here ([`crate::backend::catalog`]);
-//! 2. read the body within `max_body_size`, gunzip it within the same limit
+//! 2. when every up node lags by half the in-memory tail, wait (up to 1 s)
+//!    for delivery to catch up before reading the body
+//!    ([`crate::backend::cluster::Cluster::pace`]);
+//! 3. read the body within `max_body_size`, gunzip it within the same limit
 //!    on the *decoded* size (no gzip bombs);
-//! 3. scan the line protocol, dropping bad lines (v1) or rejecting the batch
+//! 4. scan the line protocol, dropping bad lines (v1) or rejecting the batch
 //!    (v2), and stamp untimed points with the receive time taken once per
 //!    request from the gateway's clock, so every node stores the same point;
 //!    choose the stored form ([`crate::gzip::for_log`]: the client's own gzip
 //!    when nothing changed, else deflated once if a node wants gzip, else
 //!    plain), off the async workers when the body is large;
-//! 4. append the batch once to the log, answering 503 if the log cannot take it;
-//! 5. for `consistency` above `any`, wait (up to `write_timeout`) for enough
+//! 5. append the batch once to the log, answering 503 if the log cannot take it;
+//! 6. for `consistency` above `any`, wait (up to `write_timeout`) for enough
 //!    nodes to apply it.
 //!
 //! Only then does the client get its 204 (or v1's 400 "partial write" when some
@@ -34,6 +37,10 @@ use crate::backend::cluster::Scope;
 use crate::config::Consistency;
 use crate::lineproto::{self, Precision, ScanOptions};
 use crate::record::Record;
+
+/// The longest a write waits for delivery to catch up before it is taken
+/// into the log anyway.
+const PACE_MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// Validated write parameters and the query string to forward.
 struct Target {
@@ -146,6 +153,9 @@ pub async fn handle(
     {
         return Ok(respond::error(flavor, status, &msg));
     }
+    // Acknowledge no faster than the fastest node takes deliveries (see
+    // `Cluster::pace`); the body waits in the socket, not in memory.
+    gw.cluster.pace(&gw.log, PACE_MAX_WAIT).await;
     let raw = req.read_body(gw).await?;
     crate::metrics::write_wire_bytes(raw.len());
     // The receive time, once per request, in the request's precision.

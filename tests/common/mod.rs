@@ -147,6 +147,42 @@ pub fn python() -> Option<PathBuf> {
         .filter(|p| p.exists())
 }
 
+/// The Python with the InfluxDB clients: `INMATE_PYTHON`, else the repo's
+/// `.venv` (which `scripts/test.sh` creates); panics with the fix otherwise.
+pub fn python_with_clients() -> PathBuf {
+    if let Some(p) = python() {
+        return p;
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python with the InfluxDB clients: set INMATE_PYTHON or run scripts/test.sh"
+    );
+    venv
+}
+
+/// Runs a prepared `influx` CLI command; (success without `ERR:`, output).
+pub async fn run_influx_cli(cmd: &mut tokio::process::Command) -> (bool, String) {
+    let out = cmd
+        .output()
+        .await
+        .expect("the influx CLI (Debian package influxdb-client) must be installed; scripts/test.sh installs it");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success() && !text.contains("ERR:"), text)
+}
+
+/// The `influx` CLI against `127.0.0.1:port` with `args`.
+pub async fn influx_cli(port: u16, args: &[&str]) -> (bool, String) {
+    let mut cmd = tokio::process::Command::new("influx");
+    cmd.args(["-host", "127.0.0.1", "-port", &port.to_string()])
+        .args(args);
+    run_influx_cli(&mut cmd).await
+}
+
 /// A loopback port that was free a moment ago and has not been handed out
 /// before in this test binary (parallel fixtures would otherwise race for
 /// the same port). Another process may still grab it before it is used, so
