@@ -207,6 +207,8 @@ pub(crate) fn fast_line(
     let m = hash_bytes(&buf[start..name_end], 0);
     let fields_start = i + 1;
     i = fields_start;
+    types.begin_line();
+    let mut idx = 0;
     loop {
         let key = i;
         i = next_stop(buf, key);
@@ -229,7 +231,8 @@ pub(crate) fn fast_line(
             b't' | b'T' | b'f' | b'F' => (boolean(buf, value)?, FieldType::Boolean),
             _ => return None,
         };
-        types.add(m, &buf[key..key_end], ty);
+        types.add_at(buf, m, idx, (key, key_end), ty);
+        idx += 1;
         match buf.get(i) {
             Some(b',') => i += 1,
             Some(b' ') => break,
@@ -241,5 +244,7 @@ pub(crate) fn fast_line(
     if key_end - start + 4 + (i - fields_start) > MAX_KEY_LENGTH {
         return None;
     }
-    timestamp(buf, i + 1, opts)
+    let end = timestamp(buf, i + 1, opts)?;
+    types.end_line(m);
+    Some(end)
 }

@@ -101,6 +101,7 @@ fn scan_inner(input: Bytes, now: i64, opts: &ScanOptions, fast: bool) -> ScanOut
             pos = end + 1;
             continue;
         }
+        types.forget_line();
         if next_special < pos {
             next_special = memchr::memchr2(b'"', b'\\', &buf[pos..]).map_or(len, |o| pos + o);
         }
