@@ -239,6 +239,7 @@ pub async fn start_with(
         let udp = server::udp::run(gateway.clone(), socket, u, counters, cancel.clone());
         tasks.spawn(udp);
     }
+    crate::metrics::set_enabled(gateway.config.metrics_enabled);
     crate::metrics::attach(&gateway);
     Ok(Running {
         gateway,

@@ -278,6 +278,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     pub log_level: String,
     pub log_format: LogFormat,
+    /// Record metric events (`/metrics` answers either way).
+    pub metrics_enabled: bool,
     /// Named clients with their own credentials and scopes (besides
     /// `auth_token`, which is the one admin credential).
     pub clients: Vec<ClientConfig>,

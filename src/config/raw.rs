@@ -122,6 +122,7 @@ pub struct RawConfig {
     pub health_threshold_down: Option<i64>,
     pub log_format: Option<String>,
     pub metrics_bind: Option<String>,
+    pub metrics_enabled: Option<bool>,
     pub clients: Option<Vec<RawClient>>,
     pub public_health: Option<bool>,
     pub tls: Option<RawListenerTls>,

@@ -249,6 +249,9 @@ fn new_keys_have_defaults() {
     assert_eq!(c.health_threshold_down, 2);
     assert_eq!(c.log_format, LogFormat::Auto);
     assert_eq!(c.metrics_bind, None);
+    assert!(c.metrics_enabled);
+    let off = load("addresses: [{url: 'http://a:1'}]\nmetrics_enabled: false\n").unwrap();
+    assert!(!off.metrics_enabled);
 }
 
 #[test]

@@ -17,14 +17,15 @@ use crate::record::{Kind as RecordKind, Record};
 /// Records the time since it was made into a histogram when dropped.
 #[must_use = "the timer records when dropped"]
 pub struct Timer {
-    hist: Histogram,
+    hist: Option<Histogram>,
     start: Instant,
 }
 
 impl Timer {
-    fn start(hist: Histogram) -> Timer {
+    /// Times into histogram `name`; does nothing while metrics are off.
+    fn start(name: &'static str) -> Timer {
         Timer {
-            hist,
+            hist: super::enabled().then(|| registry().histogram(name, vec![])),
             start: Instant::now(),
         }
     }
@@ -32,7 +33,9 @@ impl Timer {
 
 impl Drop for Timer {
     fn drop(&mut self) {
-        self.hist.record(self.start.elapsed().as_secs_f64());
+        if let Some(h) = &self.hist {
+            h.record(self.start.elapsed().as_secs_f64());
+        }
     }
 }
 
@@ -71,6 +74,9 @@ fn method_of(m: &Method) -> &'static str {
 
 /// A client request answered with `status`, `start` being its arrival.
 pub fn request(method: &Method, path: &str, status: StatusCode, start: Instant) {
+    if !super::enabled() {
+        return;
+    }
     let r = registry();
     let route = route_of(path);
     let labels = vec![
@@ -88,6 +94,9 @@ pub fn request(method: &Method, path: &str, status: StatusCode, start: Instant) 
 
 /// A write body as received (`len` bytes on the wire).
 pub fn write_wire_bytes(len: usize) {
+    if !super::enabled() {
+        return;
+    }
     registry()
         .counter("inmate_write_wire_bytes_total", vec![])
         .increment(len as u64);
@@ -95,6 +104,9 @@ pub fn write_wire_bytes(len: usize) {
 
 /// A write body after gunzip (`len` bytes).
 pub fn write_decoded_bytes(len: usize) {
+    if !super::enabled() {
+        return;
+    }
     registry()
         .counter("inmate_write_decoded_bytes_total", vec![])
         .increment(len as u64);
@@ -103,6 +115,9 @@ pub fn write_decoded_bytes(len: usize) {
 /// A scanned write body; `rejected_all` when its valid points are refused
 /// too (v2 refuses a batch with any bad line).
 pub fn points(scanned: &ScanOutput, rejected_all: bool) {
+    if !super::enabled() {
+        return;
+    }
     let (accepted, rejected) = if rejected_all {
         (0, scanned.points + scanned.bad_lines)
     } else {
@@ -118,12 +133,12 @@ pub fn points(scanned: &ScanOutput, rejected_all: bool) {
 
 /// Times one durable-log group commit (write, plus fsync per policy).
 pub fn log_append_timer() -> Timer {
-    Timer::start(registry().histogram("inmate_log_append_duration_seconds", vec![]))
+    Timer::start("inmate_log_append_duration_seconds")
 }
 
 /// `file.sync_data()`, timed.
 pub fn fsync(sync: impl FnOnce() -> std::io::Result<()>) -> std::io::Result<()> {
-    let _t = Timer::start(registry().histogram("inmate_log_fsync_duration_seconds", vec![]));
+    let _t = Timer::start("inmate_log_fsync_duration_seconds");
     sync()
 }
 
@@ -149,6 +164,9 @@ fn failure(node: &str, class: &'static str) {
 
 /// A replicated request that got no answer.
 pub fn delivery_error(node: &str, error: &SendError, since: Instant) {
+    if !super::enabled() {
+        return;
+    }
     delivery_latency(node, since);
     failure(
         node,
@@ -161,6 +179,9 @@ pub fn delivery_error(node: &str, error: &SendError, since: Instant) {
 
 /// A replicated request answered with `status` for `group`.
 pub fn delivery_answer(node: &str, status: StatusCode, since: Instant, group: &[(u64, Record)]) {
+    if !super::enabled() {
+        return;
+    }
     delivery_latency(node, since);
     if status.is_server_error() {
         return failure(node, "5xx");
@@ -197,6 +218,9 @@ pub fn delivery_answer(node: &str, status: StatusCode, since: Instant, group: &[
 
 /// A replicated request is about to be retried.
 pub fn retry(node: &str) {
+    if !super::enabled() {
+        return;
+    }
     registry()
         .counter("inmate_node_retries_total", node_label(node))
         .increment(1);
@@ -204,6 +228,9 @@ pub fn retry(node: &str) {
 
 /// `records` records went to the node's dead-letter file.
 pub fn dead_lettered(node: &str, records: usize) {
+    if !super::enabled() {
+        return;
+    }
     registry()
         .counter("inmate_node_dead_lettered_records_total", node_label(node))
         .increment(records as u64);
@@ -211,6 +238,9 @@ pub fn dead_lettered(node: &str, records: usize) {
 
 /// A read to `node` failed and the next node is tried.
 pub fn read_fallback(node: &str) {
+    if !super::enabled() {
+        return;
+    }
     registry()
         .counter("inmate_read_fallbacks_total", node_label(node))
         .increment(1);
@@ -218,6 +248,9 @@ pub fn read_fallback(node: &str) {
 
 /// A read answered by a node; `stale` when it lagged.
 pub fn read_served(stale: bool) {
+    if !super::enabled() {
+        return;
+    }
     if stale {
         registry()
             .counter("inmate_read_stale_total", vec![])
@@ -227,5 +260,5 @@ pub fn read_served(stale: bool) {
 
 /// Times a read's wait for a caught-up node (read-your-writes).
 pub fn read_wait() -> Timer {
-    Timer::start(registry().histogram("inmate_read_wait_duration_seconds", vec![]))
+    Timer::start("inmate_read_wait_duration_seconds")
 }

@@ -216,6 +216,22 @@ pub struct Registry {
 static REGISTRY: OnceLock<Registry> = OnceLock::new();
 
 /// The registry, created on first use with every metric described.
+/// Whether events are recorded (`metrics_enabled`, default on). Off, every
+/// event function returns at once; `/metrics` still answers, with the
+/// state priced at scrape time and event counters at 0. Exists so the
+/// cost of metrics can be measured (BENCHMARKS.md) and avoided.
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns event recording on or off for this process.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[inline]
+pub(crate) fn enabled() -> bool {
+    ENABLED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub fn registry() -> &'static Registry {
     REGISTRY.get_or_init(Registry::new)
 }

@@ -112,6 +112,7 @@ pub fn validate(
     let log_level = raw.log_level.take().unwrap_or_else(|| "info".into());
     let log_format = key!(raw.log_format).choice(LogFormat::Auto)?;
     let metrics_bind = host_port(key!(raw.metrics_bind))?;
+    let metrics_enabled = raw.metrics_enabled.unwrap_or(true);
     let tls = tls::listener_tls(key!(raw.tls))?;
 
     // UDP listeners.
@@ -147,6 +148,7 @@ pub fn validate(
         log_level,
         log_format,
         metrics_bind,
+        metrics_enabled,
         clients,
         public_health,
         tls,
