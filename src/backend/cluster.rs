@@ -15,7 +15,10 @@
 //! - [`Cluster::wait_for_reader`]: bounded wait until some node that may
 //!   take reads has applied a sequence;
 //! - [`Cluster::wait_applied_by`]: a write's consistency level;
-//! - [`Cluster::collect_answers`]: a mutation's per-node answers.
+//! - [`Cluster::collect_answers`]: a mutation's per-node answers;
+//! - writes: [`Cluster::pace`] holds the write door back while every up node
+//!   lags half the log's in-memory tail, so acknowledgements never outrun
+//!   delivery when the gateway itself is the bottleneck.
 //!
 //! Replication: a draining node keeps applying the log; a paused node gets
 //! no deliveries (its replicator waits, see [`super::replicator`]) and

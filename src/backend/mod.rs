@@ -6,9 +6,10 @@
 //!   real requests (passive): one state word, separate up/down thresholds;
 //! - a replicator task ([`replicator`]) that reads the shared durable log from
 //!   the node's cursor, coalesces consecutive writes with the same target into
-//!   large gzip requests, retries with capped exponential backoff, dead-letters
-//!   what the node permanently rejects ([`deadletter`]) and only then advances
-//!   the cursor;
+//!   large requests (stored bodies back to back; a client's gzip passed
+//!   through, see [`crate::gzip`]), retries with capped exponential backoff,
+//!   dead-letters what the node permanently rejects ([`deadletter`], never
+//!   passing a record it could not park) and only then advances the cursor;
 //! - its position: [`Node::next_unapplied`], the first log sequence the node
 //!   has not applied. [`Node::applied_through`] is the only question asked of
 //!   it ("has it applied `seq`?"); write consistency levels, read-your-writes
@@ -18,6 +19,11 @@
 //!
 //! Across nodes, [`catalog::Catalog`] keeps which databases and retention
 //! policies exist, so the write door can answer InfluxDB's 404.
+//!
+//! The cluster also paces the write door to delivery
+//! ([`cluster::Cluster::pace`]): when every up node lags half the log's
+//! in-memory tail, new writes wait briefly, so the gateway never
+//! acknowledges faster than it can deliver.
 //!
 //! Mutations travel through the same log, so a node applies them in order
 //! with the writes around them. The node's answer to a mutation is kept in a
