@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::api::{eventually, two_nodes};
@@ -106,20 +105,8 @@ async fn influx_cli_with_username_and_password() {
 }
 
 async fn py(gw: &Gateway, user: &str, password: &str, db: &str) -> serde_json::Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/v1_auth.py");
-    let out = tokio::process::Command::new(common::python_with_clients())
-        .arg(script)
-        .args(["127.0.0.1", &gw.port.to_string(), user, password, db])
-        .output()
-        .await
-        .expect("run python");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("python prints JSON")
+    let port = gw.port.to_string();
+    common::run_py_script("v1_auth.py", &["127.0.0.1", &port, user, password, db]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,40 +4,14 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::api::{eventually, v2_cluster};
 
 const GW_TOKEN: &str = "py-gateway-token";
 
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("INMATE_PYTHON") {
-        return p.into();
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with influxdb-client: run scripts/test.sh (it creates .venv)"
-    );
-    venv
-}
-
 async fn run(phase: &str, url: &str, org_id: &str) -> serde_json::Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/v2_client.py");
-    let out = tokio::process::Command::new(python())
-        .arg(script)
-        .args([phase, url, GW_TOKEN, org_id])
-        .output()
-        .await
-        .expect("run python");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "python {phase} failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("python prints JSON")
+    common::run_py_script("v2_client.py", &[phase, url, GW_TOKEN, org_id]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

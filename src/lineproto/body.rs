@@ -10,6 +10,13 @@ use bytes::Bytes;
 
 use super::error::BodyError;
 
+/// Whether a `Content-Encoding` names gzip (`gzip` or `x-gzip`, any case,
+/// as both InfluxDB 1.x and 2.x accept).
+pub fn is_gzip(content_encoding: &str) -> bool {
+    let e = content_encoding.trim();
+    e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip")
+}
+
 /// Decodes a request body according to its `Content-Encoding`.
 ///
 /// `None`, empty and `identity` pass the body through; `gzip` and `x-gzip`
@@ -30,7 +37,7 @@ pub fn decode_body(
         }
         return Ok(body);
     }
-    if !(encoding.eq_ignore_ascii_case("gzip") || encoding.eq_ignore_ascii_case("x-gzip")) {
+    if !is_gzip(encoding) {
         return Err(BodyError::UnsupportedEncoding(encoding.to_string()));
     }
     crate::gzip::decode(&body, max).map_err(|e| match e {

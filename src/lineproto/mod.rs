@@ -93,7 +93,7 @@ mod tests_storage;
 #[cfg(test)]
 mod tests_vectors;
 
-pub use body::{decode_body, gzip};
+pub use body::{decode_body, gzip, is_gzip};
 pub use error::{BodyError, LineError};
 pub use precision::Precision;
 pub use scan::{ScanOutput, scan, scan_with};

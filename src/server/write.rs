@@ -164,11 +164,9 @@ pub async fn handle(
         .headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
-    let client_gzip = encoding.is_some_and(|e| {
-        let e = e.trim();
-        e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip")
-    });
-    let raw_gzip = client_gzip.then(|| raw.clone());
+    let raw_gzip = encoding
+        .is_some_and(lineproto::is_gzip)
+        .then(|| raw.clone());
     let body = lineproto::decode_body(raw, encoding, gw.config.max_body_size)?;
     crate::metrics::write_decoded_bytes(body.len());
     Ok(store(gw, req, flavor, target, body, raw_gzip, now).await)

@@ -161,6 +161,27 @@ pub fn python_with_clients() -> PathBuf {
     venv
 }
 
+/// Runs `tests/py/<script>` with the clients' Python and `args`; asserts it
+/// succeeded and returns the JSON of its last output line.
+pub async fn run_py_script(script: &str, args: &[&str]) -> serde_json::Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(script);
+    let out = tokio::process::Command::new(python_with_clients())
+        .arg(path)
+        .args(args)
+        .output()
+        .await
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "python {script} {args:?} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("python prints JSON")
+}
+
 /// Runs a prepared `influx` CLI command; (success without `ERR:`, output).
 pub async fn run_influx_cli(cmd: &mut tokio::process::Command) -> (bool, String) {
     let out = cmd
