@@ -24,6 +24,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::log::Payload;
+
 /// How a replicator treats a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -109,9 +111,24 @@ impl Record {
         }
     }
 
+    /// The record as one buffer (header and body copied together).
     pub fn encode(&self) -> Bytes {
+        let mut b = self.encode_header(self.body.len());
+        b.put_slice(&self.body);
+        b.freeze()
+    }
+
+    /// The record as a log payload in two parts: the encoded header, then
+    /// the body itself (shared, not copied). On disk and to
+    /// [`Record::decode_payload`] it is the same bytes as [`Record::encode`].
+    pub fn to_payload(&self) -> Payload {
+        Payload::from_parts(self.encode_header(0).freeze(), self.body.clone())
+    }
+
+    /// Everything but the body, with room for `extra` more bytes.
+    fn encode_header(&self, extra: usize) -> BytesMut {
         let mut b = BytesMut::with_capacity(
-            16 + self.method.len() + self.path.len() + self.query.len() + self.body.len() + 64,
+            16 + self.method.len() + self.path.len() + self.query.len() + extra + 64,
         );
         b.put_u8(VERSION);
         b.put_u8(self.kind as u8);
@@ -140,11 +157,33 @@ impl Record {
             }
             None => b.put_u16_le(u16::MAX),
         }
-        b.put_slice(&self.body);
-        b.freeze()
+        b
+    }
+
+    /// Decodes a log payload, in whichever parts it comes: a header part
+    /// followed by the body (as [`Record::to_payload`] made it), or one
+    /// buffer (as read back from disk). The body is shared, never copied.
+    pub fn decode_payload(p: &Payload) -> Result<Record, RecordError> {
+        if p.tail().is_empty() {
+            return Record::decode(p.head());
+        }
+        let (mut rec, end) = Record::decode_header(p.head())?;
+        if end != p.head().len() {
+            // A head that runs into the body: join them (not made here).
+            return Record::decode(&p.to_bytes());
+        }
+        rec.body = p.tail().clone();
+        Ok(rec)
     }
 
     pub fn decode(buf: &Bytes) -> Result<Record, RecordError> {
+        let (mut rec, end) = Record::decode_header(buf)?;
+        rec.body = buf.slice(end..);
+        Ok(rec)
+    }
+
+    /// Decodes everything but the body; returns where the body starts.
+    fn decode_header(buf: &Bytes) -> Result<(Record, usize), RecordError> {
         let mut r = Reader { buf, pos: 0 };
         let version = r.u8()?;
         if version != 1 && version != VERSION {
@@ -175,7 +214,8 @@ impl Record {
             u16::MAX => None,
             n => Some(r.text(n as usize)?),
         };
-        Ok(Record {
+        let body_start = r.pos;
+        let rec = Record {
             kind,
             method,
             path,
@@ -184,8 +224,9 @@ impl Record {
             content_type,
             gzip: flags & FLAG_GZIP != 0,
             points,
-            body: buf.slice(r.pos..),
-        })
+            body: Bytes::new(),
+        };
+        Ok((rec, body_start))
     }
 
     /// Whether `other` can ride in the same node request as `self`.
@@ -262,6 +303,16 @@ mod tests {
             crate::gzip::encode(b"m f=1 1\n"),
         );
         assert_eq!(Record::decode(&z.encode()).unwrap(), z);
+        // The two-part payload: same bytes, same record, body not copied.
+        for rec in [r, w, z] {
+            let p = rec.to_payload();
+            assert_eq!(p, rec.encode());
+            let back = Record::decode_payload(&p).unwrap();
+            assert_eq!(back, rec);
+            assert_eq!(back.body.as_ptr(), rec.body.as_ptr());
+            let joined = Record::decode_payload(&Payload::from(rec.encode())).unwrap();
+            assert_eq!(joined, rec);
+        }
     }
 
     #[test]

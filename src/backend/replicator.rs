@@ -128,7 +128,7 @@ impl Replicator {
             self.node.advance_next_unapplied(first.seq);
             let mut recs = Vec::with_capacity(entries.len());
             for e in &entries {
-                match Record::decode(&e.payload) {
+                match Record::decode_payload(&e.payload) {
                     Ok(r) => recs.push((e.seq, r)),
                     Err(err) => {
                         tracing::error!(node = %name, seq = e.seq, error = %err, "undecodable log record skipped")

@@ -138,7 +138,7 @@ mod tests {
             entry: Entry {
                 seq,
                 appended_at_ms: seq * 10,
-                payload: Bytes::from(vec![0u8; len]),
+                payload: Bytes::from(vec![0u8; len]).into(),
             },
             logical: seq * 100,
         }

@@ -3,6 +3,8 @@
 //! Kept apart from the I/O code so the format is defined in exactly one place
 //! and can be unit-tested without files (see the layout table in `mod.rs`).
 
+use super::Payload;
+
 /// First 8 bytes of every segment file.
 pub(crate) const MAGIC: &[u8; 8] = b"INMATELG";
 /// Format version written after the magic; bumped on any layout change.
@@ -40,20 +42,44 @@ pub(crate) fn check_segment_header(h: &[u8]) -> Result<(), String> {
 
 /// CRC32C over seq, timestamp and payload (the fields a reader trusts).
 pub(crate) fn frame_crc(seq: u64, appended_at_ms: u64, payload: &[u8]) -> u32 {
-    let mut c = crc32c::crc32c(&seq.to_le_bytes());
-    c = crc32c::crc32c_append(c, &appended_at_ms.to_le_bytes());
-    crc32c::crc32c_append(c, payload)
+    frame_crc_parts(seq, appended_at_ms, &[payload])
 }
 
-/// Appends one encoded frame to `buf`.
-pub(crate) fn encode_frame(buf: &mut Vec<u8>, seq: u64, appended_at_ms: u64, payload: &[u8]) {
+/// [`frame_crc`] of a payload given in parts (the same value as over their
+/// concatenation).
+fn frame_crc_parts(seq: u64, appended_at_ms: u64, parts: &[&[u8]]) -> u32 {
+    let mut c = crc32c::crc32c(&seq.to_le_bytes());
+    c = crc32c::crc32c_append(c, &appended_at_ms.to_le_bytes());
+    for p in parts {
+        c = crc32c::crc32c_append(c, p);
+    }
+    c
+}
+
+/// The header of the frame carrying `payload`; the payload's bytes follow it
+/// on disk (written from their own buffers, never copied into a frame).
+pub(crate) fn frame_header(
+    seq: u64,
+    appended_at_ms: u64,
+    payload: &Payload,
+) -> [u8; FRAME_HEADER_LEN] {
     // Callers reject payloads above MAX_PAYLOAD_LEN before encoding, so the
     // length always fits in u32.
     let len = payload.len() as u32;
-    buf.extend_from_slice(&len.to_le_bytes());
-    buf.extend_from_slice(&frame_crc(seq, appended_at_ms, payload).to_le_bytes());
-    buf.extend_from_slice(&seq.to_le_bytes());
-    buf.extend_from_slice(&appended_at_ms.to_le_bytes());
+    let crc = frame_crc_parts(seq, appended_at_ms, &payload.parts());
+    let mut h = [0u8; FRAME_HEADER_LEN];
+    h[..4].copy_from_slice(&len.to_le_bytes());
+    h[4..8].copy_from_slice(&crc.to_le_bytes());
+    h[8..16].copy_from_slice(&seq.to_le_bytes());
+    h[16..].copy_from_slice(&appended_at_ms.to_le_bytes());
+    h
+}
+
+/// Appends one encoded frame to `buf` (tests build segments with it).
+#[cfg(test)]
+pub(crate) fn encode_frame(buf: &mut Vec<u8>, seq: u64, appended_at_ms: u64, payload: &[u8]) {
+    let p = Payload::from(bytes::Bytes::copy_from_slice(payload));
+    buf.extend_from_slice(&frame_header(seq, appended_at_ms, &p));
     buf.extend_from_slice(payload);
 }
 
@@ -104,6 +130,15 @@ mod tests {
         assert_eq!(
             h.crc,
             frame_crc(h.seq, h.appended_at_ms, &buf[FRAME_HEADER_LEN..])
+        );
+        // The same frame from a payload in two parts.
+        let split = Payload::from_parts(
+            bytes::Bytes::from_static(b"he"),
+            bytes::Bytes::from_static(b"llo"),
+        );
+        assert_eq!(
+            frame_header(42, 1_700_000_000_000, &split)[..],
+            buf[..FRAME_HEADER_LEN]
         );
         buf[FRAME_HEADER_LEN + 1] ^= 0x10;
         assert_ne!(

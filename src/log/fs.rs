@@ -10,7 +10,7 @@
 
 use std::fmt::Debug;
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io;
+use std::io::{self, IoSlice, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -63,6 +63,14 @@ pub trait FsFile: Send + Sync + Debug {
             }
         }
         Ok(())
+    }
+
+    /// Writes all of `bufs`, in order, at `offset`. The default joins them
+    /// and calls [`FsFile::write_all_at`] (so a fault counts one call per
+    /// group); [`RealFile`] writes them without joining (`writev`).
+    fn write_all_vectored_at(&self, bufs: &[IoSlice<'_>], offset: u64) -> io::Result<()> {
+        let joined: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+        self.write_all_at(&joined, offset)
     }
 
     /// Writes all of `buf` at `offset`.
@@ -134,6 +142,24 @@ impl FsFile for RealFile {
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         self.0.write_at(buf, offset)
+    }
+    /// `lseek` + `writev` (std has no stable `pwritev`). Only the log
+    /// writer thread writes a segment, and every read is positional, so the
+    /// shared file position is never contended.
+    fn write_all_vectored_at(&self, bufs: &[IoSlice<'_>], offset: u64) -> io::Result<()> {
+        let mut f = &self.0;
+        f.seek(SeekFrom::Start(offset))?;
+        let mut owned: Vec<IoSlice<'_>> = bufs.iter().filter(|b| !b.is_empty()).copied().collect();
+        let mut rest = &mut owned[..];
+        while !rest.is_empty() {
+            match f.write_vectored(rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
     fn sync_data(&self) -> io::Result<()> {
         self.0.sync_data()

@@ -3,7 +3,9 @@
 //!
 //! A 2xx to a client means the write is in this log per the fsync policy;
 //! replication to nodes is a separate, restartable step that only moves
-//! cursors. Payloads are opaque `Bytes` here (the `record` module encodes them).
+//! cursors. Payloads are opaque bytes here (the `record` module encodes
+//! them), given as a [`Payload`] in up to two parts so a write body reaches
+//! the disk and the tail cache without being copied.
 //!
 //! # Files
 //! ```text
@@ -113,6 +115,7 @@ pub mod frame;
 pub mod fs;
 mod housekeeping;
 mod manifest;
+mod payload;
 mod reader;
 mod recovery;
 mod scan;
@@ -137,12 +140,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use cursor::encode_name as node_file_stem;
 pub use error::LogError;
 pub use fs::{FaultyFs, Fs, RealFs};
+pub use payload::Payload;
 pub use reader::LogReader;
 pub use recovery::RecoveryReport;
 
@@ -206,7 +209,7 @@ impl Default for LogOptions {
 pub struct Entry {
     pub seq: u64,
     pub appended_at_ms: u64,
-    pub payload: Bytes,
+    pub payload: Payload,
 }
 
 /// Backlog of one cursor; byte and age figures are within one sparse index
@@ -378,13 +381,14 @@ impl Log {
 
     /// Appends one payload; resolves once durable per the fsync policy.
     /// On error nothing was appended and the log stays consistent.
-    pub async fn append(&self, payload: Bytes) -> Result<u64, LogError> {
-        self.append_batch(vec![payload]).await
+    pub async fn append(&self, payload: impl Into<Payload>) -> Result<u64, LogError> {
+        self.append_batch(vec![payload.into()]).await
     }
 
     /// Appends several payloads as one group with consecutive seqs, all or
     /// nothing; returns the first seq (`next_seq()` if `payloads` is empty).
-    pub async fn append_batch(&self, payloads: Vec<Bytes>) -> Result<u64, LogError> {
+    pub async fn append_batch<P: Into<Payload>>(&self, payloads: Vec<P>) -> Result<u64, LogError> {
+        let payloads: Vec<Payload> = payloads.into_iter().map(Into::into).collect();
         if payloads.is_empty() {
             return Ok(self.next_seq());
         }

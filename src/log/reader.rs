@@ -14,12 +14,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use super::Entry;
 use super::error::LogError;
 use super::frame::SEGMENT_HEADER_LEN;
 use super::fs::{Fs, OpenMode};
 use super::scan::{FrameScanner, Scan};
 use super::state::Shared;
+use super::{Entry, Payload};
 
 /// An open scan of one segment, resumable at `next_seq`.
 struct DiskPos {
@@ -260,7 +260,7 @@ fn read_segment(
                 let e = Entry {
                     seq,
                     appended_at_ms,
-                    payload: Bytes::copy_from_slice(payload),
+                    payload: Payload::from(Bytes::copy_from_slice(payload)),
                 };
                 if !out.is_empty() && bytes + e.payload.len() > max_bytes {
                     disk.carry = Some(e);

@@ -1,8 +1,10 @@
 //! The single writer thread: group commit, rotation, write-error rollback.
 //!
 //! Appends arrive over a bounded channel. The thread takes everything that is
-//! waiting (up to `GROUP_MAX_BYTES`), encodes it into one reused buffer,
-//! issues one `pwrite` and (policy `Always`) one `fdatasync`, then publishes
+//! waiting (up to `GROUP_MAX_BYTES`), encodes the frame headers into one
+//! reused buffer, issues one vectored write (each header followed by its
+//! payload's own buffers: the request body is never copied into a frame) and
+//! (policy `Always`) one `fdatasync`, then publishes
 //! the records (index, tail cache, end watch) and answers every waiter. A
 //! dedicated OS thread keeps blocking file I/O off the async runtime.
 //!
@@ -13,20 +15,20 @@
 //! and fails appends until it succeeds, so stale bytes can never be mistaken
 //! for records on recovery.
 
+use std::io::IoSlice;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::cache::CachedEntry;
 use super::error::LogError;
-use super::frame::{SEGMENT_HEADER_LEN, encode_frame};
+use super::frame::{FRAME_HEADER_LEN, SEGMENT_HEADER_LEN, frame_header, frame_size};
 use super::fs::FileHandle;
 use super::recovery::create_segment;
 use super::segment::{IndexPoint, SegMeta, fsync_dir, segment_path};
 use super::state::Shared;
-use super::{Entry, FsyncPolicy, now_ms};
+use super::{Entry, FsyncPolicy, Payload, now_ms};
 
 /// Stop draining the channel into one group past this many payload bytes.
 const GROUP_MAX_BYTES: usize = 16 * 1024 * 1024;
@@ -36,7 +38,7 @@ pub(crate) type AppendReply = oneshot::Sender<Result<u64, LogError>>;
 pub(crate) enum WriterMsg {
     /// Payloads that get consecutive seqs and are never split across segments.
     Append {
-        payloads: Vec<Bytes>,
+        payloads: Vec<Payload>,
         reply: AppendReply,
     },
     /// Interval policy tick: fdatasync if anything was written since the last.
@@ -58,7 +60,11 @@ pub(crate) struct Writer {
     seg_len: u64,
     next_seq: u64,
     last_ts: u64,
-    buf: Vec<u8>,
+    /// The frame headers of the group being written, in order: the n-th
+    /// pending frame's header is bytes `24n..24(n+1)`.
+    headers: Vec<u8>,
+    /// Bytes the group being written adds to the file.
+    group_len: u64,
     /// Written but not yet fsynced (Interval/Never).
     dirty: bool,
     /// Set when rolling back a failed write could not truncate the file.
@@ -90,7 +96,8 @@ impl Writer {
             seg_len: active.valid_end,
             next_seq,
             last_ts,
-            buf: Vec::new(),
+            headers: Vec::new(),
+            group_len: 0,
             dirty: false,
             needs_truncate: false,
         }
@@ -98,7 +105,7 @@ impl Writer {
 
     /// The thread body: runs until `Close` or until every sender is dropped.
     pub(crate) fn run(mut self, mut rx: mpsc::Receiver<WriterMsg>) {
-        let mut batch: Vec<(Vec<Bytes>, AppendReply)> = Vec::new();
+        let mut batch: Vec<(Vec<Payload>, AppendReply)> = Vec::new();
         while let Some(first) = rx.blocking_recv() {
             let mut bytes = 0usize;
             let mut sync = false;
@@ -107,7 +114,7 @@ impl Writer {
             while let Some(m) = msg.take() {
                 match m {
                     WriterMsg::Append { payloads, reply } => {
-                        bytes += payloads.iter().map(Bytes::len).sum::<usize>();
+                        bytes += payloads.iter().map(Payload::len).sum::<usize>();
                         batch.push((payloads, reply));
                     }
                     WriterMsg::Sync => sync = true,
@@ -152,17 +159,18 @@ impl Writer {
     }
 
     /// Writes a group; requests are answered (Ok or Err) and drained.
-    fn append_group(&mut self, batch: &mut Vec<(Vec<Bytes>, AppendReply)>) {
+    fn append_group(&mut self, batch: &mut Vec<(Vec<Payload>, AppendReply)>) {
         let seg_bytes = self.shared.opts.segment_bytes;
         let mut piece: Vec<(u64, AppendReply)> = Vec::new();
         let mut pending: Vec<Pending> = Vec::new();
-        self.buf.clear();
+        self.headers.clear();
+        self.group_len = 0;
         let mut seq = self.next_seq;
         let mut ts = now_ms().max(self.last_ts);
         let mut rest = batch.drain(..);
         while let Some((payloads, reply)) = rest.next() {
-            let full = self.seg_len + self.buf.len() as u64 >= seg_bytes;
-            let non_empty = self.seg_len > SEGMENT_HEADER_LEN || !self.buf.is_empty();
+            let full = self.seg_len + self.group_len >= seg_bytes;
+            let non_empty = self.seg_len > SEGMENT_HEADER_LEN || self.group_len > 0;
             if full && non_empty {
                 let rotated = self
                     .commit(&mut piece, &mut pending, ts)
@@ -179,8 +187,9 @@ impl Writer {
             }
             let first = seq;
             for p in payloads {
-                let offset = self.seg_len + self.buf.len() as u64;
-                encode_frame(&mut self.buf, seq, ts, &p);
+                let offset = self.seg_len + self.group_len;
+                self.headers.extend_from_slice(&frame_header(seq, ts, &p));
+                self.group_len += frame_size(p.len());
                 pending.push(Pending {
                     entry: Entry {
                         seq,
@@ -210,17 +219,19 @@ impl Writer {
         if piece.is_empty() {
             return Ok(());
         }
-        let r = self.write_buf();
+        let r = self.write_group(pending);
         if let Err(e) = r {
             for (_, reply) in piece.drain(..) {
                 let _ = reply.send(Err(e.clone()));
             }
             pending.clear();
-            self.buf.clear();
+            self.headers.clear();
+            self.group_len = 0;
             return Err(e);
         }
-        self.seg_len += self.buf.len() as u64;
-        self.buf.clear();
+        self.seg_len += self.group_len;
+        self.headers.clear();
+        self.group_len = 0;
         self.last_ts = ts;
         self.next_seq += pending.len() as u64;
         self.publish(pending);
@@ -230,15 +241,27 @@ impl Writer {
         Ok(())
     }
 
-    fn write_buf(&mut self) -> Result<(), LogError> {
+    /// Writes the group's frames with one vectored write: each frame's
+    /// header, then its payload's parts from their own buffers (no copy).
+    fn write_group(&mut self, pending: &[Pending]) -> Result<(), LogError> {
         let _timer = crate::metrics::log_append_timer();
         if self.needs_truncate {
             self.rollback()?;
         }
+        let mut slices = Vec::with_capacity(pending.len() * 3);
+        for (p, h) in pending.iter().zip(self.headers.chunks(FRAME_HEADER_LEN)) {
+            slices.push(IoSlice::new(h));
+            for part in p.entry.payload.parts() {
+                if !part.is_empty() {
+                    slices.push(IoSlice::new(part));
+                }
+            }
+        }
         let written = self
             .file
-            .write_all_at(&self.buf, self.seg_len)
+            .write_all_vectored_at(&slices, self.seg_len)
             .map_err(|e| LogError::io("write", &self.path, e));
+        drop(slices);
         let synced = written.and_then(|()| match self.shared.opts.fsync {
             FsyncPolicy::Always => crate::metrics::fsync(|| self.file.sync_data())
                 .map_err(|e| LogError::io("fsync", &self.path, e)),
@@ -333,7 +356,7 @@ impl Writer {
 }
 
 /// Rejects payloads that cannot be framed.
-pub(crate) fn check_payload(p: &Bytes) -> Result<(), LogError> {
+pub(crate) fn check_payload(p: &Payload) -> Result<(), LogError> {
     let max = super::frame::MAX_PAYLOAD_LEN;
     if p.len() > max {
         return Err(LogError::PayloadTooLarge { len: p.len(), max });

@@ -285,7 +285,7 @@ pub async fn append_write(
     record: &Record,
     query: &str,
 ) -> Result<u64, crate::log::LogError> {
-    let seq = gw.log.append(record.encode()).await?;
+    let seq = gw.log.append(record.to_payload()).await?;
     gw.cluster.marks().touch(&Scope::of_write(query), seq);
     Ok(seq)
 }
