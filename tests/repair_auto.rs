@@ -85,17 +85,25 @@ async fn skip_on_b(auto: bool, dir: &std::path::Path) -> (Influxd, Influxd, Gate
     })
     .await;
     assert!(caught_up, "b never caught up\n{}", gw.logs());
+    let a_has_all = eventually(Duration::from_secs(30), || async {
+        a.count(DB, "m", "v").await == TOTAL
+    })
+    .await;
+    assert!(a_has_all, "a never got every point\n{}", gw.logs());
     (a, b, gw)
 }
 
 #[tokio::test]
 async fn a_node_skipped_past_max_bytes_is_repaired_automatically() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, gw) = skip_on_b(true, dir.path()).await;
-    assert_eq!(a.count(DB, "m", "v").await, TOTAL);
+    let (a, b, mut gw) = skip_on_b(true, dir.path()).await;
     let repaired = eventually(Duration::from_secs(60), || async {
         let h = health(&gw).await;
-        node(&h, "b")["needs_repair"] == false && b.count(DB, "m", "v").await == TOTAL
+        node(&h, "b")["needs_repair"] == false
+            && h["repair"]["flags_cleared"].as_u64() >= Some(1)
+            // Counted when the run ends.
+            && h["repair"]["windows_repaired"].as_u64() >= Some(1)
+            && b.count(DB, "m", "v").await == TOTAL
     })
     .await;
     let h = health(&gw).await;
@@ -114,6 +122,10 @@ async fn a_node_skipped_past_max_bytes_is_repaired_automatically() {
     assert!(node(&h, "b")["skipped_range"].is_null(), "{h}");
     // Nothing was deleted: a still has every point.
     assert_eq!(a.count(DB, "m", "v").await, TOTAL);
+    // The repair task stops with the gateway, within the deadline.
+    let exit = gw.terminate().await.expect("gateway was running");
+    assert!(exit.success(), "{exit:?}\n{}", gw.logs());
+    assert!(!gw.logs().contains("did not stop in time"), "{}", gw.logs());
 }
 
 #[tokio::test]

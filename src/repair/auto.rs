@@ -203,7 +203,6 @@ impl AutoRepair {
                 s.windows_repaired += outcome.windows;
                 s.points_written += outcome.points;
                 s.conflicts = outcome.conflicts;
-                s.flags_cleared += outcome.cleared;
             });
         }
     }
@@ -255,6 +254,7 @@ impl AutoRepair {
                         && self.log.clear_repaired(n.name(), s.skipped_records)
                     {
                         out.cleared += 1;
+                        self.status.update(|s| s.flags_cleared += 1);
                         tracing::info!(
                             node = %n.name(), windows = r.windows, points = r.points,
                             "repair.auto: skipped range repaired; needs_repair cleared"
