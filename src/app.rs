@@ -124,7 +124,8 @@ pub struct Running {
     gateway: Arc<Gateway>,
     /// Cancelled once, by [`Running::shutdown_by`]; every task stops on it.
     cancel: CancellationToken,
-    /// Replicators, health checkers, UDP listeners and the stop bridge: joined (or, past
+    /// Replicators, health checkers, UDP listeners, the automatic repair and
+    /// the stop bridge: joined (or, past
     /// the deadline, aborted) at shutdown, never detached.
     tasks: JoinSet<()>,
 }
@@ -144,7 +145,7 @@ pub async fn start(config: Config) -> Result<Running, ServerError> {
 }
 
 /// Opens the log under `data_dir`, spawns one replicator and one health
-/// checker per node, and binds and spawns the UDP listeners (`udp[]`). Connections are not accepted here: hand
+/// checker per node, the automatic repair when `repair.auto` is on, and binds and spawns the UDP listeners (`udp[]`). Connections are not accepted here: hand
 /// [`Running::gateway`] to a [`crate::server::listener::Listener`].
 pub async fn start_with_clock(config: Config, clock: Clock) -> Result<Running, ServerError> {
     start_with(config, clock, Arc::new(crate::log::fs::RealFs)).await
@@ -221,6 +222,20 @@ pub async fn start_with(
     }
     tracing::info!(nodes = ?names, version = env!("CARGO_PKG_VERSION"), "gateway started");
 
+    let repair = Arc::new(crate::repair::auto::Status::new(
+        &config.repair,
+        &config.nodes,
+    ));
+    let auto = crate::repair::auto::AutoRepair {
+        config: config.repair.clone(),
+        log: log.clone(),
+        nodes: nodes.clone(),
+        http: http.clone(),
+        status: repair.clone(),
+    };
+    if auto.config.auto {
+        tasks.spawn(auto.run(cancel.clone()));
+    }
     let gateway = Arc::new(Gateway {
         body_budget: BodyBudget::new(config.max_inflight_bytes),
         auth: server::auth::Authenticator::new(&config),
@@ -234,6 +249,7 @@ pub async fn start_with(
         started: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
         started_at: std::time::Instant::now(),
         udp: udp.iter().map(|(_, _, c)| c.clone()).collect(),
+        repair,
     });
     for (socket, u, counters) in udp {
         let udp = server::udp::run(gateway.clone(), socket, u, counters, cancel.clone());

@@ -292,6 +292,21 @@ pub struct Config {
     pub queue: QueueConfig,
     /// UDP line-protocol listeners (InfluxDB's `[[udp]]`); none by default.
     pub udp: Vec<UdpConfig>,
+    /// The opt-in background repair (`repair.auto`).
+    pub repair: RepairConfig,
+}
+
+/// `repair`: automatic verify-and-repair of v1 nodes (see `repair::auto`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RepairConfig {
+    /// Off by default: repair writes to nodes on its own.
+    pub auto: bool,
+    /// How often the window `[now - lookback, now)` is verified and repaired.
+    #[serde(serialize_with = "ser_dur")]
+    pub interval: Duration,
+    /// How far back each scheduled run looks.
+    #[serde(serialize_with = "ser_dur")]
+    pub lookback: Duration,
 }
 
 /// One UDP listener (`udp[]`): datagrams of line protocol for one database.

@@ -127,6 +127,16 @@ pub struct RawConfig {
     pub public_health: Option<bool>,
     pub tls: Option<RawListenerTls>,
     pub udp: Option<Vec<RawUdp>>,
+    pub repair: Option<RawRepair>,
+}
+
+/// `repair`: the opt-in background repair.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRepair {
+    pub auto: Option<bool>,
+    pub interval: Option<RawDuration>,
+    pub lookback: Option<RawDuration>,
 }
 
 /// One UDP line-protocol listener (`udp[]`), InfluxDB's `[[udp]]` keys.

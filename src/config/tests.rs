@@ -411,3 +411,54 @@ fn udp_errors_name_the_key() {
     );
     assert!(err(&format!("{base}  - database: d\n    batch_pendng: 1\n")).contains("udp[0]"));
 }
+
+#[test]
+fn repair_section_defaults_values_and_bounds() {
+    let c = load("addresses: [{url: 'http://a:1'}]\n").unwrap();
+    assert!(!c.repair.auto, "automatic repair must be opt-in");
+    assert_eq!(c.repair.interval, Duration::from_secs(600));
+    assert_eq!(c.repair.lookback, Duration::from_secs(3600));
+    let c = load(
+        "addresses: [{url: 'http://a:1'}]\nrepair: {auto: true, interval: 1s, lookback: 5m}\n",
+    )
+    .unwrap();
+    assert!(c.repair.auto);
+    assert_eq!(c.repair.interval, Duration::from_secs(1));
+    assert_eq!(c.repair.lookback, Duration::from_secs(300));
+    let cases = [
+        (
+            "repair: {interval: 0s}",
+            "config.yaml: repair.interval: 0s is out of range (1s..=1day)",
+        ),
+        (
+            "repair: {interval: 2d, lookback: 3d}",
+            "config.yaml: repair.interval: 2days is out of range (1s..=1day)",
+        ),
+        (
+            "repair: {lookback: 40d}",
+            "config.yaml: repair.lookback: 1month 9days 13h 26m 24s is out of range (1s..=30days)",
+        ),
+        (
+            "repair: {interval: 1h, lookback: 10m}",
+            "config.yaml: repair.lookback: 10m is shorter than repair.interval (1h): \
+             data between two runs would never be verified",
+        ),
+        (
+            "repair: {interval: soon}",
+            "config.yaml: repair.interval: invalid duration \"soon\": expected number at 0 \
+             (use e.g. 1.5, \"100ms\", \"30s\", \"7d\")",
+        ),
+        (
+            "repair: {auto: yes please}",
+            "config.yaml: repair.auto: invalid type: string \"yes please\", expected a boolean",
+        ),
+        (
+            "repair: {autom: true}",
+            "config.yaml: repair.autom: unknown field `autom`, expected one of `auto`, `interval`, `lookback`",
+        ),
+    ];
+    for (kv, want) in cases {
+        let yaml = format!("addresses: [{{url: 'http://a:1'}}]\n{kv}\n");
+        assert_eq!(err(&yaml), want, "for {kv:?}");
+    }
+}

@@ -8,6 +8,15 @@
 //!
 //! File contents: a small JSON object with a CRC32C over its fields, so a torn
 //! or bit-rotted file is detected rather than trusted.
+//!
+//! `skipped_from_ms`/`skipped_until_ms` (the append-time range of records
+//! the limits made this node skip, for `repair.auto`) were added later: they
+//! are optional, so a file without them (older versions, or nothing skipped)
+//! loads as "range unknown", and the CRC text only grows by them when they
+//! are present, so such a file's checksum is unchanged. (An older binary
+//! reading a file *with* a range sees a checksum mismatch and treats the
+//! cursor as corrupt: it re-delivers from the oldest record and keeps
+//! `needs_repair` from the manifest, which is safe.)
 
 use std::collections::HashSet;
 use std::io;
@@ -26,6 +35,11 @@ pub(crate) struct CursorRecord {
     pub skipped: u64,
     /// Set when records were skipped or lost; the node needs an operator repair.
     pub needs_repair: bool,
+    /// Append times (ms since the epoch) that the skipped records span,
+    /// `[from, until]`, when known: every skip since the flag was last
+    /// cleared widens it. `None` with `needs_repair` means "unknown" (a lost
+    /// cursor file, damaged segments, or a file written before this field).
+    pub skipped_range: Option<(u64, u64)>,
     /// The node joined after the log held records: it lacks older data.
     /// Not in the cursor file (its format predates it): kept in the manifest.
     pub needs_backfill: bool,
@@ -58,16 +72,23 @@ struct CursorFile {
     next: u64,
     skipped: u64,
     needs_repair: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    skipped_from_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    skipped_until_ms: Option<u64>,
     crc32c: u32,
 }
 
 const CURSOR_VERSION: u32 = 1;
 
 fn record_crc(r: &CursorRecord) -> u32 {
-    let text = format!(
+    let mut text = format!(
         "{CURSOR_VERSION}:{}:{}:{}",
         r.next, r.skipped, r.needs_repair
     );
+    if let Some((from, until)) = r.skipped_range {
+        text.push_str(&format!(":{from}:{until}"));
+    }
     crc32c::crc32c(text.as_bytes())
 }
 
@@ -116,6 +137,11 @@ pub(crate) fn load(fs: &dyn Fs, dir: &Path, name: &str) -> io::Result<Loaded> {
         skipped: f.skipped,
         needs_repair: f.needs_repair,
         needs_backfill: false,
+        skipped_range: match (f.skipped_from_ms, f.skipped_until_ms) {
+            (Some(a), Some(b)) => Some((a, b)),
+            (None, None) => None,
+            _ => return Ok(Loaded::Corrupt("half a skipped range".to_string())),
+        },
     };
     if record_crc(&rec) != f.crc32c {
         return Ok(Loaded::Corrupt("checksum mismatch".to_string()));
@@ -131,6 +157,8 @@ pub(crate) fn store(fs: &dyn Fs, dir: &Path, name: &str, rec: &CursorRecord) -> 
         next: rec.next,
         skipped: rec.skipped,
         needs_repair: rec.needs_repair,
+        skipped_from_ms: rec.skipped_range.map(|r| r.0),
+        skipped_until_ms: rec.skipped_range.map(|r| r.1),
         crc32c: record_crc(rec),
     };
     let body = serde_json::to_vec(&f).map_err(io::Error::other)?;
@@ -180,6 +208,7 @@ mod tests {
             skipped: 3,
             needs_repair: true,
             needs_backfill: false,
+            skipped_range: None,
         };
         store(&RealFs, d.path(), "n", &rec).unwrap();
         assert!(matches!(load(&RealFs, d.path(), "n").unwrap(), Loaded::Found(r) if r == rec));
@@ -199,5 +228,45 @@ mod tests {
         let removed = remove_unlisted(&RealFs, d.path(), &["n".to_string()]).unwrap();
         assert_eq!(removed, vec!["gone.cur".to_string()]);
         assert!(p.exists());
+    }
+
+    #[test]
+    fn skipped_range_persists_and_old_files_still_load() {
+        let d = tempfile::tempdir().unwrap();
+        // A file as the previous version wrote it (no range fields).
+        let old = CursorRecord {
+            next: 12,
+            skipped: 4,
+            needs_repair: true,
+            ..CursorRecord::default()
+        };
+        let text = format!(
+            r#"{{"version":1,"next":12,"skipped":4,"needs_repair":true,"crc32c":{}}}"#,
+            crc32c::crc32c(b"1:12:4:true")
+        );
+        fs::write(cursor_path(d.path(), "old"), text).unwrap();
+        assert!(
+            matches!(load(&RealFs, d.path(), "old").unwrap(), Loaded::Found(r) if r == old),
+            "a cursor file without the range must load, range unknown"
+        );
+        // Without a range the file is byte for byte the old format.
+        store(&RealFs, d.path(), "same", &old).unwrap();
+        let stored = fs::read_to_string(cursor_path(d.path(), "same")).unwrap();
+        assert!(!stored.contains("skipped_from_ms"), "{stored}");
+
+        let rec = CursorRecord {
+            skipped_range: Some((1_700_000_000_000, 1_700_000_060_000)),
+            ..old
+        };
+        store(&RealFs, d.path(), "new", &rec).unwrap();
+        assert!(matches!(load(&RealFs, d.path(), "new").unwrap(), Loaded::Found(r) if r == rec));
+        // The range is under the checksum.
+        let p = cursor_path(d.path(), "new");
+        let text = fs::read_to_string(&p).unwrap();
+        fs::write(&p, text.replace("1700000060000", "1700000070000")).unwrap();
+        assert!(matches!(
+            load(&RealFs, d.path(), "new").unwrap(),
+            Loaded::Corrupt(_)
+        ));
     }
 }

@@ -125,6 +125,13 @@ pub(crate) async fn flush(inner: &Inner) -> Result<(), LogError> {
 
 /// Forces cursors over `max_backlog_bytes` / `max_age` forward. Returns how
 /// many were moved.
+///
+/// Each move also widens the cursor's `skipped_range`, the append times the
+/// skipped records span (for `repair.auto`). Both ends err wide, never
+/// narrow: `from` is the append time of the sparse index point at or before
+/// the first skipped record; `until` is the age cut-off (`now - max_age`)
+/// when only the age limit moved the cursor (every skipped record is older),
+/// else `now` (no skipped record was appended later).
 pub(crate) fn enforce_limits(shared: &Shared) -> usize {
     let opts = &shared.opts;
     let max_bytes = opts.max_backlog_bytes;
@@ -142,6 +149,7 @@ pub(crate) fn enforce_limits(shared: &Shared) -> usize {
         let loc = st.locate(pos);
         let mut target = pos;
         let mut why = "";
+        let mut until = now;
         if end_logical.saturating_sub(loc.logical) > max_bytes {
             target = target.max(st.first_seq_at_logical(end_logical - max_bytes));
             why = "max_backlog_bytes";
@@ -149,19 +157,32 @@ pub(crate) fn enforce_limits(shared: &Shared) -> usize {
         if let Some(ts) = loc.appended_at_ms
             && now.saturating_sub(ts) > max_age_ms
         {
-            target = target.max(st.first_seq_since(now.saturating_sub(max_age_ms)));
+            let cutoff = now.saturating_sub(max_age_ms);
+            let by_age = st.first_seq_since(cutoff);
+            if by_age >= target {
+                until = cutoff;
+            }
+            target = target.max(by_age);
             why = "max_age";
         }
         if target > pos {
-            moves.push((name.clone(), pos, target, why));
+            let from = loc.appended_at_ms.unwrap_or(now).min(until);
+            moves.push((name.clone(), pos, target, why, (from, until)));
         }
     }
-    for (name, pos, target, why) in &moves {
+    for (name, pos, target, why, (from, until)) in &moves {
         if let Some(c) = st.cursors.get_mut(name) {
             let skipped = target - pos;
             c.cur.next = c.cur.next.max(*target);
             c.floor = c.floor.max(*target);
             c.cur.skipped += skipped;
+            // A flag set without a known range (lost cursor, damage) stays
+            // "range unknown": widening it would pretend to know.
+            c.cur.skipped_range = match (c.cur.needs_repair, c.cur.skipped_range) {
+                (false, _) => Some((*from, *until)),
+                (true, Some((a, b))) => Some((a.min(*from), b.max(*until))),
+                (true, None) => None,
+            };
             c.cur.needs_repair = true;
             tracing::warn!(
                 cursor = %name, from = pos, to = target, skipped, limit = why,
@@ -212,4 +233,80 @@ pub(crate) async fn cleanup(inner: &Inner) -> Result<usize, LogError> {
     })
     .await??;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::log::tests::{append_n, names, test_opts};
+    use crate::log::{Log, LogOptions, now_ms};
+
+    #[tokio::test]
+    async fn a_skip_records_its_append_time_range_durably() {
+        let d = tempfile::tempdir().unwrap();
+        let opts = LogOptions {
+            max_backlog_bytes: 1000,
+            cache_bytes: 1 << 20,
+            ..test_opts(d.path())
+        };
+        let log = Log::open(opts.clone(), &names(&["slow"])).await.unwrap();
+        let before = now_ms();
+        append_n(&log, 1, 51).await;
+        assert_eq!(log.stats("slow").unwrap().skipped_range, None);
+        assert_eq!(log.enforce_limits(), 1);
+        let after = now_ms();
+        let s = log.stats("slow").unwrap();
+        let (from, until) = s.skipped_range.expect("a skip records its range");
+        assert!(before <= from && from <= until && until <= after, "{s:?}");
+        // A second skip widens the range and bumps the count, so a repair
+        // of the first range must not clear the flag.
+        let seen = s.skipped_records;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        append_n(&log, 51, 61).await;
+        assert_eq!(log.enforce_limits(), 1);
+        let s2 = log.stats("slow").unwrap();
+        let (from2, until2) = s2.skipped_range.unwrap();
+        assert_eq!(from2, from);
+        assert!(until2 > until, "{s2:?}");
+        assert!(!log.clear_repaired("slow", seen));
+        assert!(log.stats("slow").unwrap().needs_repair);
+        // Persisted with the cursor: a reopened log still knows it.
+        log.flush_cursors().await.unwrap();
+        log.close().await.unwrap();
+        let log = Log::open(opts, &names(&["slow"])).await.unwrap();
+        let s3 = log.stats("slow").unwrap();
+        assert_eq!(s3.skipped_range, Some((from2, until2)));
+        assert!(s3.needs_repair);
+        assert!(log.clear_repaired("slow", s3.skipped_records));
+        let s4 = log.stats("slow").unwrap();
+        assert!(!s4.needs_repair && s4.skipped_range.is_none(), "{s4:?}");
+        log.close().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_flag_of_unknown_range_is_never_cleared_automatically() {
+        let d = tempfile::tempdir().unwrap();
+        let opts = LogOptions {
+            max_backlog_bytes: 1000,
+            cache_bytes: 1 << 20,
+            ..test_opts(d.path())
+        };
+        let log = Log::open(opts.clone(), &names(&["a", "b"])).await.unwrap();
+        append_n(&log, 1, 5).await;
+        log.advance("a", 5);
+        log.advance("b", 5);
+        log.flush_cursors().await.unwrap();
+        log.close().await.unwrap();
+        // A lost cursor file of a known node: flagged, range unknown.
+        std::fs::remove_file(d.path().join("cursors").join("b.cur")).unwrap();
+        let log = Log::open(opts, &names(&["a", "b"])).await.unwrap();
+        let s = log.stats("b").unwrap();
+        assert!(s.needs_repair && s.skipped_range.is_none(), "{s:?}");
+        append_n(&log, 5, 60).await;
+        assert!(log.enforce_limits() >= 1);
+        let s = log.stats("b").unwrap();
+        assert!(s.skipped_range.is_none(), "must not pretend to know: {s:?}");
+        assert!(!log.clear_repaired("b", s.skipped_records));
+        assert!(log.stats("b").unwrap().needs_repair);
+        log.close().await.unwrap();
+    }
 }

@@ -106,6 +106,9 @@
 //! 64 KiB index step, exact when cached) and forces a cursor over
 //! `max_backlog_bytes` / `max_age` forward, counting the skipped records and
 //! setting `needs_repair`. Readers on that cursor jump to the new position.
+//! The append-time range the skipped records span is kept with the cursor
+//! (`CursorStats::skipped_range`, persisted in its file) so the automatic
+//! repair (`repair.auto`) knows which time range to repair.
 
 mod cache;
 mod cursor;
@@ -228,6 +231,11 @@ pub struct CursorStats {
     pub skipped_records: u64,
     /// Records were skipped or lost: the node needs a repair.
     pub needs_repair: bool,
+    /// Append times (ms since the epoch) the skipped records span, `[from,
+    /// until]`, widened outward (see `housekeeping::enforce_limits`); `None`
+    /// when nothing was skipped since the flag was cleared, or when the flag
+    /// came from a lost cursor or damaged segments (range unknown).
+    pub skipped_range: Option<(u64, u64)>,
     /// The node joined a log that already held records (it was not in the
     /// manifest of known nodes): it lacks the older data and needs a backfill.
     pub needs_backfill: bool,
@@ -471,9 +479,27 @@ impl Log {
             Some(c) => {
                 c.cur.needs_repair = false;
                 c.cur.needs_backfill = false;
+                c.cur.skipped_range = None;
                 true
             }
             None => false,
+        }
+    }
+
+    /// Clears `needs_repair` (and its range) after an automatic repair of
+    /// the range seen with `skipped_records == skipped_seen`, unless more
+    /// records were skipped since (their range may lie outside what was
+    /// repaired). `needs_backfill` is left alone: a range repair is no
+    /// backfill. Returns whether the flag was cleared.
+    pub fn clear_repaired(&self, cursor: &str, skipped_seen: u64) -> bool {
+        let mut st = self.inner.shared.lock();
+        match st.cursors.get_mut(cursor) {
+            Some(c) if c.cur.skipped == skipped_seen && c.cur.skipped_range.is_some() => {
+                c.cur.needs_repair = false;
+                c.cur.skipped_range = None;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -510,6 +536,7 @@ impl Log {
             oldest_age: oldest.map(|ts| Duration::from_millis(now_ms().saturating_sub(ts))),
             skipped_records: c.cur.skipped,
             needs_repair: c.cur.needs_repair,
+            skipped_range: c.cur.skipped_range,
             needs_backfill: c.cur.needs_backfill,
         })
     }

@@ -262,3 +262,28 @@ pub fn read_served(stale: bool) {
 pub fn read_wait() -> Timer {
     Timer::start("inmate_read_wait_duration_seconds")
 }
+
+/// One automatic repair run ended with `result` (its `/health` text; the
+/// label is its first word), having repaired `windows` and written `points`.
+pub fn repair_run(result: &str, windows: u64, points: u64) {
+    if !super::enabled() {
+        return;
+    }
+    let class = match result.split(':').next().unwrap_or("") {
+        "identical" => "identical",
+        "repaired" => "repaired",
+        "conflicts" => "conflicts",
+        "skipped" => "skipped",
+        _ => "error",
+    };
+    let r = registry();
+    r.counter(
+        "inmate_repair_runs_total",
+        vec![Label::new("result", class)],
+    )
+    .increment(1);
+    r.counter("inmate_repair_windows_total", vec![])
+        .increment(windows);
+    r.counter("inmate_repair_points_total", vec![])
+        .increment(points);
+}

@@ -131,6 +131,22 @@ pub const CATALOG: &[(&str, Kind, &str)] = &[
         Kind::Gauge,
         "Estimated time to deliver the backlog at the recent delivery rate (+Inf when nothing is moving).",
     ),
+    // Automatic repair (`repair.auto`).
+    (
+        "inmate_repair_runs_total",
+        Kind::Counter,
+        "Automatic repair runs by result: identical, repaired, conflicts, skipped, error.",
+    ),
+    (
+        "inmate_repair_windows_total",
+        Kind::Counter,
+        "Differing windows the automatic repair repaired.",
+    ),
+    (
+        "inmate_repair_points_total",
+        Kind::Counter,
+        "Points the automatic repair wrote to nodes.",
+    ),
     // Gateway.
     (
         "inmate_http_requests_total",

@@ -26,11 +26,11 @@ pub struct Scope {
     pub until: Option<String>,
     /// Queries in flight at once (verify, repair); time slices of a window
     /// read at once (backfill).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = super::DEFAULT_CONCURRENCY)]
     pub concurrency: usize,
     /// Rate limit: points per second written to a node (repair, backfill)
     /// or queries per second (verify); 0 = unlimited.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = super::DEFAULT_RATE)]
     pub rate: u64,
 }
 
@@ -54,7 +54,7 @@ pub struct RepairArgs {
     #[arg(long)]
     pub prefer: Option<String>,
     /// Points per write request.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = super::DEFAULT_BATCH)]
     pub batch: usize,
 }
 
@@ -72,7 +72,7 @@ pub struct BackfillArgs {
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub window: Duration,
     /// Points per write request.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = super::DEFAULT_BATCH)]
     pub batch: usize,
 }
 

@@ -227,10 +227,12 @@ pub async fn search(
     }
     let mut found = Vec::new();
     while !probes.is_empty() {
-        let jobs = probes
-            .iter()
-            .enumerate()
-            .flat_map(|(p, _)| (0..nodes.len()).map(move |n| (p, n)));
+        // Collected, so the future stays `Send` for the gateway's spawned
+        // automatic repair (a lazy iterator of closures over `&Probe` trips
+        // the compiler's higher-ranked `Send` check).
+        let jobs: Vec<(usize, usize)> = (0..probes.len())
+            .flat_map(|p| (0..nodes.len()).map(move |n| (p, n)))
+            .collect();
         let results: Vec<Result<(usize, usize, Rows), RepairError>> =
             futures_util::stream::iter(jobs)
                 .map(|(p, n)| {

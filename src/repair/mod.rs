@@ -19,10 +19,13 @@
 //! - [`progress`]: progress bars on a terminal, plain lines otherwise.
 //! - [`time`]: InfluxDB's duration and time formats, windows.
 //! - [`cli`]: the commands' arguments and exit codes.
+//! - [`auto`]: the gateway's opt-in background repair (`repair.auto`),
+//!   calling `verify`/`repair` as functions with the CLI's defaults.
 //!
 //! Only InfluxDB 1.x nodes are supported; nodes with a `token` (2.x) are
-//! refused with a usage error.
+//! refused with a usage error (and left out, with a warning, by `auto`).
 
+pub mod auto;
 pub mod backfill;
 pub mod cli;
 pub mod digest;
@@ -38,6 +41,13 @@ pub mod verify;
 use std::time::Duration;
 
 pub use node::Node;
+
+/// Defaults of the commands' `--concurrency`, `--rate`, `--batch` and
+/// verify/repair `--window`; [`auto`] runs with them too.
+pub const DEFAULT_CONCURRENCY: usize = 4;
+pub const DEFAULT_RATE: u64 = 0;
+pub const DEFAULT_BATCH: usize = 5000;
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(60);
 
 /// Why a consistency command could not do its work.
 #[derive(Debug, thiserror::Error)]

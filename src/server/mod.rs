@@ -74,6 +74,8 @@ pub struct Gateway {
     pub body_budget: BodyBudget,
     /// One set of counters per UDP listener (`udp[]`), for `/health`.
     pub udp: Vec<Arc<udp::Counters>>,
+    /// The automatic repair's progress (`repair.auto`), for `/health`.
+    pub repair: Arc<crate::repair::auto::Status>,
 }
 
 /// Why the gateway could not start or stopped with an error.

@@ -3,7 +3,8 @@
 //! `/health` is the operator's view: every node with its state (up, down, or
 //! catching up on a backlog), its backlog in records and bytes, the age of its
 //! oldest unsent record, its last error, and whether the log's limits made it
-//! skip data (it then needs a repair); and every UDP listener with what it
+//! skip data (it then needs a repair) with the receive-time range of what it
+//! skipped; the automatic repair's progress (`repair`); and every UDP listener with what it
 //! received and dropped (bad lines, log refusals, oversized datagrams). It answers 200 while at least one node
 //! is usable and 503 otherwise. v1 nodes have no `/health`, so it is never
 //! proxied.
@@ -83,16 +84,26 @@ pub fn health(gw: &Arc<Gateway>) -> Response<Body> {
             if up {
                 usable += 1;
             }
-            let (records, bytes, age, skipped, repair) = match &stats {
+            let (records, bytes, age, skipped, repair, range) = match &stats {
                 Some(s) => (
                     s.backlog_records,
                     s.backlog_bytes,
                     s.oldest_age.map(|d| d.as_secs_f64()),
                     s.skipped_records,
                     s.needs_repair,
+                    s.skipped_range,
                 ),
-                None => (end.saturating_sub(next), 0, None, 0, false),
+                None => (end.saturating_sub(next), 0, None, 0, false, None),
             };
+            let range = range.map(|(from, until)| {
+                let t = |ms| {
+                    humantime::format_rfc3339_millis(
+                        std::time::UNIX_EPOCH + Duration::from_millis(ms),
+                    )
+                    .to_string()
+                };
+                serde_json::json!({ "from": t(from), "until": t(until) })
+            });
             serde_json::json!({
                 "name": n.name(),
                 "url": n.config.url.as_str(),
@@ -102,6 +113,7 @@ pub fn health(gw: &Arc<Gateway>) -> Response<Body> {
                 "oldest_unsent_age_seconds": age,
                 "skipped_records": skipped,
                 "needs_repair": repair,
+                "skipped_range": range,
                 "mode": n.admin().as_str(),
                 "reads_in_flight": n.load.in_flight(),
                 "last_error": n.health.last_error(),
@@ -124,6 +136,7 @@ pub fn health(gw: &Arc<Gateway>) -> Response<Body> {
         "log_next_seq": end,
         "nodes": nodes,
         "udp": gw.udp.iter().map(|u| u.to_json()).collect::<Vec<_>>(),
+        "repair": gw.repair.to_json(),
     });
     respond::json(
         if ok {

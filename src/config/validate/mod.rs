@@ -36,7 +36,8 @@ macro_rules! key {
     };
 }
 
-// After `key!`, which it uses.
+// After `key!`, which they use.
+mod repair;
 mod udp;
 
 const fn ms(n: u64) -> Duration {
@@ -118,6 +119,9 @@ pub fn validate(
     // UDP listeners.
     let udp = udp::listeners(key!(raw.udp))?;
 
+    // Background repair.
+    let repair = repair::repair(key!(raw.repair))?;
+
     Ok(Config {
         source,
         nodes,
@@ -154,6 +158,7 @@ pub fn validate(
         tls,
         queue,
         udp,
+        repair,
     })
 }
 
