@@ -179,7 +179,7 @@ async fn repair_window(
             report.written[i] += n - dropped.min(n);
         }
         if !points.is_empty() {
-            eprintln!(
+            super::progress::say(format_args!(
                 "repair: {} {}.{}.{} [{}, {}): wrote {} points",
                 nodes[i].name,
                 w.db,
@@ -188,7 +188,7 @@ async fn repair_window(
                 fmt_ns(w.start),
                 fmt_ns(w.end),
                 points.len()
-            );
+            ));
         }
     }
     Ok(())

@@ -7,6 +7,17 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// One line about work done: to the gateway's log (INFO) when the tools run
+/// inside it (`repair.auto`: a tracing subscriber is installed), else to
+/// stderr as the CLI's plain progress.
+pub fn say(msg: std::fmt::Arguments<'_>) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::info!("{msg}");
+    } else {
+        eprintln!("{msg}");
+    }
+}
+
 /// Plain progress lines are at least this far apart.
 const PLAIN_EVERY: Duration = Duration::from_secs(2);
 
