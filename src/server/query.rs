@@ -2,7 +2,10 @@
 //! the log.
 //!
 //! The query text comes from a form body's `q` if there is one, else from the
-//! URL's (as Go's `FormValue`). [`crate::query::influxql::classify`] decides:
+//! URL's (as Go's `FormValue`), found without re-encoding the parameters
+//! ([`super::request::first_param`]).
+//! [`crate::query::influxql::classify_and_name`] decides, in one scan that
+//! also yields the names for a read's scope:
 //! - a read (or a request without `q`, so the node itself answers `missing
 //!   required parameter "q"`) goes to one node that has applied what it can
 //!   see: its [`Scope`], from `db` and the names in `q` (`read.rs`);
