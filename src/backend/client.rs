@@ -15,6 +15,7 @@
 //! replicator's coalesced batch goes out as the log's own record slices
 //! (vectored writes) instead of one joined copy per node.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::future::Future;
@@ -252,14 +253,17 @@ fn is_cred_param(k: &str) -> bool {
 /// accepts); else the client's own `Authorization` and `u`/`p` pass through.
 pub fn build(node: &NodeConfig, out: &Outgoing<'_>) -> Result<Request<Chunks>, SendError> {
     let node_creds = node.token.is_some() || node.username.is_some();
-    let mut query = if node_creds && out.query.contains(['u', 'p']) {
+    // Borrowed unless credentials are rewritten: a read's query is copied
+    // once, into the URI below.
+    let mut query: Cow<'_, str> = if node_creds && out.query.contains(['u', 'p']) {
         let pairs =
             url::form_urlencoded::parse(out.query.as_bytes()).filter(|(k, _)| !is_cred_param(k));
         url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)
             .finish()
+            .into()
     } else {
-        out.query.to_string()
+        out.query.into()
     };
     let v2 = out.path.starts_with("/api/v2");
     let mut auth: Option<String> = None;
@@ -270,26 +274,29 @@ pub fn build(node: &NodeConfig, out: &Outgoing<'_>) -> Result<Request<Chunks>, S
         if v2 {
             auth = Some(format!("Token {u}:{p}"));
         } else {
-            let mut s = url::form_urlencoded::Serializer::new(query);
+            let mut s = url::form_urlencoded::Serializer::new(query.into_owned());
             s.append_pair("u", u).append_pair("p", p);
-            query = s.finish();
+            query = s.finish().into();
         }
     } else if let Some(a) = out.auth {
         auth = Some(a.to_string());
     }
 
     let base = node.url.as_str().trim_end_matches('/');
-    let uri = if query.is_empty() {
-        format!("{base}{}", out.path)
-    } else {
-        format!("{base}{}?{query}", out.path)
-    };
+    let mut uri = String::with_capacity(base.len() + out.path.len() + query.len() + 1);
+    uri.push_str(base);
+    uri.push_str(out.path);
+    if !query.is_empty() {
+        uri.push('?');
+        uri.push_str(&query);
+    }
     let method =
         Method::from_bytes(out.method.as_bytes()).map_err(|e| SendError::Build(e.to_string()))?;
-    let mut req = Request::builder().method(method).uri(&uri);
+    let uri = Uri::try_from(uri).map_err(|e| SendError::Build(format!("invalid URI: {e}")))?;
+    let mut req = Request::builder().method(method).uri(uri);
     let headers = req
         .headers_mut()
-        .ok_or_else(|| SendError::Build(format!("invalid URI {uri:?}")))?;
+        .ok_or_else(|| SendError::Build("invalid request".into()))?;
     for (k, v) in out.headers {
         if k != HOST
             && k != AUTHORIZATION

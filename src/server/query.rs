@@ -2,7 +2,10 @@
 //! the log.
 //!
 //! The query text comes from a form body's `q` if there is one, else from the
-//! URL's (as Go's `FormValue`). [`crate::query::influxql::classify`] decides:
+//! URL's (as Go's `FormValue`), found without re-encoding the parameters
+//! ([`super::request::first_param`]).
+//! [`crate::query::influxql::classify_and_name`] decides, in one scan that
+//! also yields the names for a read's scope:
 //! - a read (or a request without `q`, so the node itself answers `missing
 //!   required parameter "q"`) goes to one node that has applied what it can
 //!   see: its [`Scope`], from `db` and the names in `q` (`read.rs`);
@@ -31,13 +34,16 @@ pub async fn handle(gw: &Arc<Gateway>, mut req: ClientRequest) -> Result<Respons
     let in_form = form_q.is_some();
     let q = form_q.or_else(|| q_of(req.query.as_bytes()));
     let db = db_of(req.is_form().then_some(&body[..]), &req.query);
-    let mutation = q
-        .as_deref()
-        .is_some_and(|q| influxql::classify(q).class == QueryClass::Mutation);
+    // One scan of `q` gives both its class and, for a read, its scope.
+    let (mutation, names) = match q.as_deref() {
+        Some(q) => {
+            let (c, names) = influxql::classify_and_name(q);
+            (c.class == QueryClass::Mutation, Some(names))
+        }
+        None => (false, None),
+    };
     let (Some(q), true) = (q.as_deref(), mutation) else {
-        let scope = q.map_or(Scope::Global, |q| {
-            Scope::of_influxql_read(&q, db.as_deref())
-        });
+        let scope = names.map_or(Scope::Global, |n| Scope::of_named_read(n, db.as_deref()));
         auth::check(req.principal.as_deref(), Access::Read, &scope).map_err(ApiError::Forbidden)?;
         return read::forward_read(gw, &req, "/query", &req.query, body, scope).await;
     };

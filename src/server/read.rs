@@ -162,7 +162,20 @@ pub async fn forward_read(
         let _wait = crate::metrics::read_wait();
         gw.cluster.wait_for_reader(t, deadline).await;
     }
-    let headers = forwardable(&req.headers);
+    // [`client::build`] drops Host, Authorization and Content-Length
+    // itself: copy the client's headers only to drop other hop-by-hop ones.
+    let copied;
+    let headers = if req.headers.keys().any(|k| {
+        hop_by_hop(k)
+            && k != header::HOST
+            && k != header::AUTHORIZATION
+            && k != header::CONTENT_LENGTH
+    }) {
+        copied = forwardable(&req.headers);
+        &copied
+    } else {
+        &req.headers
+    };
     let gzipped = req
         .headers
         .get(header::CONTENT_ENCODING)
@@ -181,7 +194,7 @@ pub async fn forward_read(
             path,
             query,
             auth: req.client_auth.as_deref(),
-            headers: &headers,
+            headers,
             body: body.clone().into(),
             gzipped,
         };

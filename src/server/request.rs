@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Method, header};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use serde::de::DeserializeOwned;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -93,22 +93,35 @@ pub fn rewrite_params<'a>(
 
 // --- `/query`'s own parameters, shared by `query.rs` and `mutate.rs` ---
 
-/// The parameters the gateway reads itself; all are forwarded.
-#[derive(Debug, Default, serde::Deserialize)]
-struct QueryParams {
-    q: Option<String>,
-    db: Option<String>,
+/// The first value of `key` in a query string or form body (Go's
+/// `Values.Get`), decoded as [`url::form_urlencoded::parse`] decodes it.
+/// One pass that decodes only the pair it returns (and keys written with
+/// `%` or `+`): this runs on every `/query`, where [`params`] would build,
+/// re-encode and re-parse the whole string.
+pub fn first_param(encoded: &[u8], key: &str) -> Option<String> {
+    encoded
+        .split(|b| *b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .find_map(|pair| {
+            let raw_key = pair.split(|b| *b == b'=').next().unwrap_or(pair);
+            let plain = !raw_key.iter().any(|b| matches!(b, b'%' | b'+'));
+            if plain && raw_key != key.as_bytes() {
+                return None;
+            }
+            let (k, v) = url::form_urlencoded::parse(pair).next()?;
+            (k == key).then(|| v.into_owned())
+        })
 }
 
 /// The first `q` of a query string or form body.
 pub fn q_of(encoded: &[u8]) -> Option<String> {
-    params::<QueryParams>(encoded).ok()?.q
+    first_param(encoded, "q")
 }
 
 /// The first non-empty `db` of a form body, else of the query string (as
 /// Go's `FormValue`).
 pub fn db_of(form: Option<&[u8]>, query: &str) -> Option<String> {
-    let db = |e: &[u8]| params::<QueryParams>(e).ok()?.db.filter(|d| !d.is_empty());
+    let db = |e: &[u8]| first_param(e, "db").filter(|d| !d.is_empty());
     form.and_then(db).or_else(|| db(query.as_bytes()))
 }
 
@@ -161,6 +174,10 @@ impl ClientRequest {
             .body
             .take()
             .ok_or_else(|| BodyReadError::Io("body already read".into()))?;
+        if body.is_end_stream() {
+            // No body (a GET): no timer, no buffer.
+            return Ok(Bytes::new());
+        }
         let drain_cap = limit.saturating_mul(4).max(64 << 20);
         let read = async {
             let mut chunks: Vec<Bytes> = Vec::new();
@@ -294,6 +311,39 @@ mod tests {
         assert_eq!(p.q.as_deref(), Some("SHOW DATABASES"));
         assert_eq!(p.db.as_deref(), Some("a"));
         assert_eq!(params::<P>(b"").unwrap(), P::default());
+    }
+
+    #[test]
+    fn first_param_reads_as_the_full_parse_does() {
+        let cases: [&[u8]; 12] = [
+            b"q=SELECT+1&db=a",
+            b"db=a&q=SELECT%20*%20FROM%20m&q=DROP+DATABASE+a",
+            b"%71=SHOW+USERS&q=later",
+            b"q%3D=x&q=y",
+            b"q+=x&q=y",
+            b"&&q&db=",
+            b"qq=x&dbq=y&q=%ZZ%E9",
+            b"db=%C3%A9&db=b",
+            b"x=1",
+            b"",
+            b"q=a=b&db=c=d",
+            b"Q=upper&DB=upper",
+        ];
+        for c in cases {
+            let full: P = params(c).unwrap();
+            assert_eq!(
+                first_param(c, "q"),
+                full.q,
+                "{:?}",
+                String::from_utf8_lossy(c)
+            );
+            assert_eq!(
+                first_param(c, "db"),
+                full.db,
+                "{:?}",
+                String::from_utf8_lossy(c)
+            );
+        }
     }
 
     #[test]

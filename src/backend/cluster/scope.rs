@@ -52,7 +52,13 @@ impl Scope {
     /// An InfluxQL read: the `db` parameter plus the databases it names;
     /// none at all (`SHOW DATABASES`) is global; untokenizable is all.
     pub fn of_influxql_read(q: &str, db: Option<&str>) -> Scope {
-        let Ok(mut names) = influxql::named_databases(q) else {
+        Scope::of_named_read(influxql::named_databases(q).ok(), db)
+    }
+
+    /// [`Scope::of_influxql_read`] from the names the query was already
+    /// found to name (`None`: it does not tokenize).
+    pub fn of_named_read(names: Option<Vec<String>>, db: Option<&str>) -> Scope {
+        let Some(mut names) = names else {
             return Scope::All;
         };
         if let Some(db) = db.filter(|d| !d.is_empty())

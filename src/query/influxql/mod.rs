@@ -133,15 +133,36 @@ pub fn split(q: &str) -> Result<Vec<&str>, LexError> {
 
 /// Classifies a query for routing; never fails (see [`QueryClass`]).
 pub fn classify(q: &str) -> Classified<'_> {
-    let Ok(toks) = lexer::tokenize(q) else {
-        return Classified {
-            class: QueryClass::Unparseable,
-            statements: Vec::new(),
-        };
-    };
+    match lexer::tokenize(q) {
+        Ok(toks) => classify_tokens(q, &toks),
+        Err(_) => unparseable(),
+    }
+}
+
+/// [`classify`] and [`named_databases`] from one scan of the query (the
+/// `/query` hot path needs both); the names are `None` when it does not
+/// tokenize.
+pub fn classify_and_name(q: &str) -> (Classified<'_>, Option<Vec<String>>) {
+    match lexer::tokenize(q) {
+        Ok(toks) => (
+            classify_tokens(q, &toks),
+            Some(scope::databases_in(q, &toks)),
+        ),
+        Err(_) => (unparseable(), None),
+    }
+}
+
+fn unparseable() -> Classified<'static> {
+    Classified {
+        class: QueryClass::Unparseable,
+        statements: Vec::new(),
+    }
+}
+
+fn classify_tokens<'a>(q: &'a str, toks: &[Token]) -> Classified<'a> {
     let mut class = QueryClass::Read;
     let mut statements = Vec::new();
-    for run in statement_tokens(&toks) {
+    for run in statement_tokens(toks) {
         let verdict = classify::classify_statement(q, run);
         let Some(kind) = verdict.kind else {
             class = QueryClass::Unparseable;

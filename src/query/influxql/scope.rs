@@ -39,7 +39,11 @@ pub(super) fn name_of(q: &str, t: &Token) -> String {
 
 /// The databases `q` names itself, in order of appearance, without repeats.
 pub fn named_databases(q: &str) -> Result<Vec<String>, LexError> {
-    let toks = lexer::tokenize(q)?;
+    Ok(databases_in(q, &lexer::tokenize(q)?))
+}
+
+/// [`named_databases`] of an already tokenized query.
+pub(super) fn databases_in(q: &str, toks: &[Token]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut push = |name: String| {
         if !name.is_empty() && !out.contains(&name) {
@@ -69,7 +73,7 @@ pub fn named_databases(q: &str) -> Result<Vec<String>, LexError> {
             push(name_of(q, next));
         }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

@@ -208,3 +208,13 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The one-scan `/query` path agrees with its two separate scans.
+    #[test]
+    fn classify_and_name_is_classify_plus_named_databases(q in query()) {
+        let (c, names) = super::classify_and_name(&q);
+        prop_assert_eq!(c, classify(&q));
+        prop_assert_eq!(names, super::named_databases(&q).ok());
+    }
+}
