@@ -7,7 +7,16 @@
 //! per name, and a digit-by-digit timestamp. Here one forward pass over the
 //! line finds each token's end eight bytes at a time (SWAR on `u64`, no
 //! `unsafe`), parses timestamps eight digits at a time, and finds the line
-//! end as a by-product.
+//! end as a by-product. Short numbers (`0.5,`, `12i `) are checked within
+//! one word.
+//!
+//! Most of the rest is skipped on repeats (`memo.rs`): a series key whose
+//! bytes equal one that passed before in the same body (found by one
+//! hashed search for the space, confirmed by comparing bytes) is not
+//! validated again (no name scan, no duplicate-tag check), and a field
+//! whose key bytes (with the `=`) and type equal the one at the same place
+//! in its measurement's last layout neither searches for its end nor
+//! touches the field-type tracker.
 //!
 //! The contract is one-sided: [`fast_line`] answers either "valid and
 //! timestamped, ending here" or "don't know" (`None`), never "invalid". Any
@@ -20,6 +29,7 @@
 use super::ScanOptions;
 use super::fields::scan_simple_number;
 use super::line::{MAX_KEY_LENGTH, has_duplicate_keys, time_in_range};
+use super::memo::{Field, Known, Memo, probe_key, same};
 use super::storage::{FieldType, TypeTracker, hash_bytes};
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -27,7 +37,7 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// High bit of each byte of `x` that equals `c`, exactly (no false hits).
 #[inline(always)]
-fn eq_mask(x: u64, c: u8) -> u64 {
+pub(crate) fn eq_mask(x: u64, c: u8) -> u64 {
     let y = x ^ (ONES * u64::from(c));
     !(((y & !HIGHS) + !HIGHS) | y) & HIGHS
 }
@@ -142,6 +152,47 @@ fn timestamp(buf: &[u8], mut i: usize, opts: &ScanOptions) -> Option<usize> {
     time_in_range(ts, opts).then_some(i)
 }
 
+/// High bit of each byte of `x` that is not an ASCII digit.
+#[inline(always)]
+fn non_digits(x: u64) -> u64 {
+    lt_mask(x, b'0') | (!lt_mask(x, b'9' + 1) & HIGHS)
+}
+
+/// The number at `i` (`D+`, `D+.D+` or `D+i`, then `,` or ` `) when it fits
+/// one word, found with a few word operations; otherwise the byte-wise
+/// [`scan_simple_number`]. Returns the index just past it and its type.
+/// Accepts a subset of what `scan_simple_number` accepts, at the same end.
+#[inline(always)]
+pub(crate) fn number(buf: &[u8], i: usize) -> Option<(usize, FieldType)> {
+    if let Some(word) = buf.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+        let x = u64::from_le_bytes(word);
+        let nd = non_digits(x);
+        let p = (nd.trailing_zeros() / 8) as usize;
+        if p > 0 && p < 8 {
+            let byte = |k: usize| (x >> (8 * k)) as u8;
+            let ends = |k: usize| k < 8 && matches!(byte(k), b',' | b' ');
+            match byte(p) {
+                b',' | b' ' => return Some((i + p, FieldType::Float)),
+                b'i' if ends(p + 1) => return Some((i + p + 1, FieldType::Integer)),
+                b'.' => {
+                    let q = ((nd & (nd - 1)).trailing_zeros() / 8) as usize;
+                    if q > p + 1 && ends(q) {
+                        return Some((i + q, FieldType::Float));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let end = scan_simple_number(buf, i)?;
+    let ty = if buf[end - 1] == b'i' {
+        FieldType::Integer
+    } else {
+        FieldType::Float
+    };
+    Some((end, ty))
+}
+
 /// Validates a boolean value at `i`; returns the index just past it.
 #[inline]
 fn boolean(buf: &[u8], i: usize) -> Option<usize> {
@@ -159,6 +210,7 @@ fn boolean(buf: &[u8], i: usize) -> Option<usize> {
 /// timestamped; `None` when the general path must decide.
 ///
 /// `tags` is scratch space, as for `parse_point`; indices are into `buf`.
+/// `memo` must only ever have seen this `buf` (see `memo.rs`).
 #[inline]
 pub(crate) fn fast_line(
     buf: &[u8],
@@ -166,10 +218,108 @@ pub(crate) fn fast_line(
     opts: &ScanOptions,
     tags: &mut Vec<(usize, usize)>,
     types: &mut TypeTracker,
+    memo: &mut Memo,
 ) -> Option<usize> {
     if buf.get(start) == Some(&b'#') {
         return None;
     }
+    let probe = probe_key(buf, start);
+    let hit = probe.and_then(|(sp, h)| memo.series.find(buf, start, sp, h));
+    let (key_end, known) = match (probe, hit) {
+        (Some((sp, _)), Some(known)) => (sp, known),
+        _ => {
+            let (key_end, m) = series_key(buf, start, tags)?;
+            let known = Known {
+                m,
+                layout: memo.layouts.index(m),
+            };
+            if let Some((sp, h)) = probe.filter(|p| p.0 == key_end) {
+                memo.series.insert(start, sp, h, known);
+            }
+            (key_end, known)
+        }
+    };
+    let m = known.m;
+
+    // Fields: `key=number` or `key=bool`, comma-separated; their types go to
+    // `types` as they pass (a line that then fails leaves at most a false
+    // suspicion, which the exact check clears).
+    let fields_start = key_end + 1;
+    let mut i = fields_start;
+    let slot = known.layout;
+    let layout = memo.layouts.get(slot);
+    // The line's fields are only recorded once they differ from the
+    // layout (`cur` then starts with the layout's matching prefix).
+    let cur = &mut memo.cur;
+    cur.clear();
+    let mut same_layout = true;
+    let mut idx = 0;
+    loop {
+        let key = i;
+        let expected = layout.get(idx);
+        // Same bytes as a key that passed here before, then `=`: same
+        // verdict, no search.
+        let matched = expected.filter(|f| {
+            // The remembered key is followed by its `=`: compare that too.
+            same(buf, key, f.key, f.key_end - f.key + 1)
+        });
+        let field_end = match matched {
+            Some(f) => key + (f.key_end - f.key),
+            None => {
+                let e = next_stop(buf, key);
+                if e == key || buf.get(e) != Some(&b'=') || &buf[key..e] == b"time" {
+                    return None;
+                }
+                e
+            }
+        };
+        let value = field_end + 1;
+        let ty;
+        (i, ty) = match *buf.get(value)? {
+            b'0'..=b'9' | b'-' => number(buf, value)?,
+            b't' | b'T' | b'f' | b'F' => (boolean(buf, value)?, FieldType::Boolean),
+            _ => return None,
+        };
+        // A field equal to the layout's (key and type) is in the tracker.
+        if matched.is_none_or(|f| f.ty != ty) {
+            if same_layout {
+                same_layout = false;
+                cur.extend_from_slice(layout.get(..idx).unwrap_or_default());
+            }
+            types.add(m, &buf[key..field_end], ty);
+        }
+        if !same_layout {
+            cur.push(Field {
+                key,
+                key_end: field_end,
+                ty,
+            });
+        }
+        idx += 1;
+        match buf.get(i) {
+            Some(b',') => i += 1,
+            Some(b' ') => break,
+            _ => return None,
+        }
+    }
+    // The longest field key could break the series-key limit; let the
+    // general path measure it exactly.
+    if key_end - start + 4 + (i - fields_start) > MAX_KEY_LENGTH {
+        return None;
+    }
+    let end = timestamp(buf, i + 1, opts)?;
+    // A line that matched its layout all along leaves it as it is (a
+    // longer layout's extra fields are still in the tracker).
+    if !same_layout {
+        memo.layouts.set(slot, &memo.cur);
+    }
+    Some(end)
+}
+
+/// Validates the series key at `start` the long way; returns the index of
+/// the space ending it and the measurement's hash.
+#[inline]
+fn series_key(buf: &[u8], start: usize, tags: &mut Vec<(usize, usize)>) -> Option<(usize, u64)> {
     // Measurement.
     let mut i = next_stop(buf, start);
     if i == start {
@@ -193,58 +343,8 @@ pub(crate) fn fast_line(
         }
         c = *buf.get(i)?;
     }
-    if c != b' ' {
+    if c != b' ' || i - start > MAX_KEY_LENGTH || has_duplicate_keys(buf, tags) {
         return None;
     }
-    let key_end = i;
-    if key_end - start > MAX_KEY_LENGTH || has_duplicate_keys(buf, tags) {
-        return None;
-    }
-
-    // Fields: `key=number` or `key=bool`, comma-separated; their types go to
-    // `types` as they pass (a line that then fails leaves at most a false
-    // suspicion, which the exact check clears).
-    let m = hash_bytes(&buf[start..name_end], 0);
-    let fields_start = i + 1;
-    i = fields_start;
-    types.begin_line();
-    let mut idx = 0;
-    loop {
-        let key = i;
-        i = next_stop(buf, key);
-        if i == key || buf.get(i) != Some(&b'=') || &buf[key..i] == b"time" {
-            return None;
-        }
-        let key_end = i;
-        let value = i + 1;
-        let ty;
-        (i, ty) = match *buf.get(value)? {
-            b'0'..=b'9' | b'-' => {
-                let end = scan_simple_number(buf, value)?;
-                let ty = if buf[end - 1] == b'i' {
-                    FieldType::Integer
-                } else {
-                    FieldType::Float
-                };
-                (end, ty)
-            }
-            b't' | b'T' | b'f' | b'F' => (boolean(buf, value)?, FieldType::Boolean),
-            _ => return None,
-        };
-        types.add_at(buf, m, idx, (key, key_end), ty);
-        idx += 1;
-        match buf.get(i) {
-            Some(b',') => i += 1,
-            Some(b' ') => break,
-            _ => return None,
-        }
-    }
-    // The longest field key could break the series-key limit; let the
-    // general path measure it exactly.
-    if key_end - start + 4 + (i - fields_start) > MAX_KEY_LENGTH {
-        return None;
-    }
-    let end = timestamp(buf, i + 1, opts)?;
-    types.end_line(m);
-    Some(end)
+    Some((i, hash_bytes(&buf[start..name_end], 0)))
 }

@@ -17,6 +17,7 @@ use super::fast::fast_line;
 use super::fields::skip_whitespace;
 use super::fields::walk_fields;
 use super::line::{Point, parse_point};
+use super::memo::Memo;
 use super::storage::{Drop, FieldType, TypeTracker, hash_bytes, unescape_measurement, value_type};
 use super::{MAX_STORED_ERRORS, ScanOptions};
 
@@ -75,6 +76,7 @@ fn scan_inner(input: Bytes, now: i64, opts: &ScanOptions, fast: bool) -> ScanOut
     let mut rebuilt: Option<BytesMut> = None;
     let mut tags: Vec<(usize, usize)> = Vec::new();
     let mut types = TypeTracker::new();
+    let mut memo = Memo::new();
     let mut name = Vec::new();
     let mut drops: [Option<String>; 2] = [None, None];
 
@@ -87,7 +89,7 @@ fn scan_inner(input: Bytes, now: i64, opts: &ScanOptions, fast: bool) -> ScanOut
         // The common line (see `fast.rs`): valid, timestamped, plain; it
         // ends at its first newline and is copied as it is.
         if let Some(end) = fast
-            .then(|| fast_line(buf, pos, opts, &mut tags, &mut types))
+            .then(|| fast_line(buf, pos, opts, &mut tags, &mut types, &mut memo))
             .flatten()
         {
             out.points += 1;
@@ -101,7 +103,6 @@ fn scan_inner(input: Bytes, now: i64, opts: &ScanOptions, fast: bool) -> ScanOut
             pos = end + 1;
             continue;
         }
-        types.forget_line();
         if next_special < pos {
             next_special = memchr::memchr2(b'"', b'\\', &buf[pos..]).map_or(len, |o| pos + o);
         }

@@ -114,21 +114,14 @@ pub(crate) fn hash_bytes(bytes: &[u8], seed: u64) -> u64 {
 /// An open-addressing table of 64-bit hashes: no allocation per line, and
 /// one probe per field. Two keys with the same hash and different types set
 /// [`TypeTracker::suspect`]; the caller then confirms with the exact check
-/// ([`has_conflict_exact`]), so a hash collision can never reject a valid
-/// body.
+/// (`has_type_conflict` in `scan.rs`), so a hash collision can never reject
+/// a valid body. The fast path skips it for fields its per-measurement
+/// layout memo already recorded (`memo.rs`).
 pub(crate) struct TypeTracker {
     slots: Vec<(u64, FieldType)>,
     used: usize,
     /// Some (measurement, key) was seen with two types (or a collision).
     pub suspect: bool,
-    /// The fields (key range in the body, type) of the last line the fast
-    /// path finished, and its measurement's hash: a Telegraf batch repeats
-    /// one field layout line after line, and a field that matches the one
-    /// at the same place in the previous line is already in the table with
-    /// that type, so it skips hashing and probing. `cur` is being filled.
-    prev: Vec<(usize, usize, FieldType)>,
-    cur: Vec<(usize, usize, FieldType)>,
-    prev_m: u64,
 }
 
 impl TypeTracker {
@@ -137,53 +130,7 @@ impl TypeTracker {
             slots: vec![(0, FieldType::Float); 64],
             used: 0,
             suspect: false,
-            prev: Vec::new(),
-            cur: Vec::new(),
-            prev_m: 0,
         }
-    }
-
-    /// Starts a fast-path line.
-    #[inline]
-    pub(crate) fn begin_line(&mut self) {
-        self.cur.clear();
-    }
-
-    /// [`TypeTracker::add`] for field number `idx` of a fast-path line, whose
-    /// key is `buf[key..key_end]`: free when the previous finished line had
-    /// the same measurement and the same key and type at that place.
-    #[inline]
-    pub(crate) fn add_at(
-        &mut self,
-        buf: &[u8],
-        m: u64,
-        idx: usize,
-        (key, key_end): (usize, usize),
-        ty: FieldType,
-    ) {
-        let same = self.prev_m == m
-            && self.prev.get(idx).is_some_and(|&(pk, pe, pty)| {
-                pty == ty && buf.get(pk..pe) == buf.get(key..key_end)
-            });
-        if !same {
-            self.add(m, &buf[key..key_end], ty);
-        }
-        self.cur.push((key, key_end, ty));
-    }
-
-    /// Ends a fast-path line that was valid: its layout becomes the one the
-    /// next line is compared with.
-    #[inline]
-    pub(crate) fn end_line(&mut self, m: u64) {
-        std::mem::swap(&mut self.prev, &mut self.cur);
-        self.prev_m = m;
-    }
-
-    /// A line went through the general path: the next line has nothing to
-    /// be compared with.
-    #[inline]
-    pub(crate) fn forget_line(&mut self) {
-        self.prev.clear();
     }
 
     /// Records field `key` of type `ty` on the measurement hashed to `m`.

@@ -9,7 +9,9 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use super::fast::fast_line;
+use super::fast::{fast_line, number};
+use super::fields::scan_simple_number;
+use super::memo::Memo;
 use super::scan::{ScanOutput, scan_general_only};
 use super::storage::TypeTracker;
 use super::{Precision, ScanOptions, scan_with};
@@ -32,6 +34,15 @@ fn assert_same(input: &[u8], opts: &ScanOptions) {
     assert_eq!(fast.points, slow.points, "points of {shown:?}");
     assert_eq!(fast.bad_lines, slow.bad_lines, "bad lines of {shown:?}");
     assert_eq!(fast.errors, slow.errors, "errors of {shown:?}");
+    assert_eq!(
+        fast.type_conflict, slow.type_conflict,
+        "conflict in {shown:?}"
+    );
+    assert_eq!(fast.dropped, slow.dropped, "drops in {shown:?}");
+    assert_eq!(
+        fast.drop_reason, slow.drop_reason,
+        "drop reason of {shown:?}"
+    );
 }
 
 /// Grammar-relevant pieces; random concatenations hit the fast path's
@@ -158,7 +169,43 @@ proptest! {
             assert_same(input.as_bytes(), &opts);
         }
     }
+
+    /// The word-at-a-time number scan accepts a subset of the byte-wise
+    /// one, with the same end.
+    #[test]
+    fn word_number_scan_agrees_with_the_bytewise_one(
+        text in "[-0-9.i, a]{0,12}",
+    ) {
+        let buf = text.as_bytes();
+        if let Some((end, _)) = number(buf, 0) {
+            prop_assert_eq!(Some(end), scan_simple_number(buf, 0), "{:?}", text);
+        }
+    }
+
+    /// A few lines repeated (so the memos hit), some with one byte changed.
+    #[test]
+    fn bodies_repeating_a_few_lines_scan_the_same(
+        pool in proptest::collection::vec(line(), 1..4),
+        picks in proptest::collection::vec((0usize..4, any::<Option<(usize, usize)>>()), 1..12),
+    ) {
+        let mut input = Vec::new();
+        for (k, twist) in picks {
+            let mut l = pool[k % pool.len()].clone().into_bytes();
+            if let Some((at, b)) = twist {
+                let at = at % l.len();
+                l[at] = TWISTS[b % TWISTS.len()];
+            }
+            input.extend_from_slice(&l);
+            input.push(b'\n');
+        }
+        for opts in options() {
+            assert_same(&input, &opts);
+        }
+    }
 }
+
+/// Bytes that matter to the grammar or to the memos, for one-byte changes.
+const TWISTS: &[u8] = b" ,=\\\"\n\r\t#x0i-.";
 
 #[test]
 fn fast_path_takes_the_common_line() {
@@ -170,6 +217,7 @@ fn fast_path_takes_the_common_line() {
         &ScanOptions::default(),
         &mut tags,
         &mut TypeTracker::new(),
+        &mut Memo::new(),
     );
     assert_eq!(end, Some(line.len() - 1));
     // Unterminated at the end of a body.
@@ -179,6 +227,7 @@ fn fast_path_takes_the_common_line() {
         &ScanOptions::default(),
         &mut tags,
         &mut TypeTracker::new(),
+        &mut Memo::new(),
     );
     assert_eq!(end, Some(line.len() - 1));
 }
@@ -204,6 +253,7 @@ fn fast_path_declines_what_it_does_not_handle() {
             &opts,
             &mut tags,
             &mut TypeTracker::new(),
+            &mut Memo::new(),
         );
         if line.starts_with("cpu v=1 9999") {
             assert!(got.is_some(), "{line:?}");
@@ -215,7 +265,8 @@ fn fast_path_declines_what_it_does_not_handle() {
                     0,
                     &hours,
                     &mut tags,
-                    &mut TypeTracker::new()
+                    &mut TypeTracker::new(),
+                    &mut Memo::new()
                 ),
                 None
             );
@@ -237,4 +288,76 @@ fn fuzz_corpus_scans_the_same_with_and_without_the_fast_path() {
         n += 1;
     }
     assert!(n >= 5);
+}
+
+/// Lines the memos learn from; each adversarial body below starts with
+/// them so the line under test meets a warm memo.
+const WARM: &str = "cpu,host=a,region=us v=1,n=2i,ok=true 1700000000000000000\n\
+                    cpu v=1.5 1700000000000000001\n\
+                    mem,host=a used=3i,free=4i 1700000000000000002\n";
+
+#[test]
+fn memo_adversarial_bodies_scan_the_same() {
+    for tail in [
+        // Escaped space/comma right where a memo key ends.
+        "cpu,host=a,region=us\\ x v=1,n=2i,ok=true 5\n",
+        "cpu,host=a,region=us\\,x v=1,n=2i,ok=true 5\n",
+        "cpu\\ x v=1.5 5\n",
+        "cpu\\,x v=1.5 5\n",
+        // A memo key that is a prefix of this line's key, and the reverse.
+        "cpu,host=a,region=usa v=1,n=2i,ok=true 5\n",
+        "cpu,host=a v=1 5\n",
+        "cpux v=1.5 5\n",
+        "cp v=1.5 5\n",
+        // Field type conflicts across lines, same series and another one.
+        "cpu,host=a,region=us v=1i,n=2i,ok=true 5\n",
+        "cpu,host=a,region=us v=1,n=2,ok=true 5\n",
+        "cpu v=true 5\n",
+        "mem,host=a used=3,free=4i 5\n",
+        "cpu,host=b v=1,n=2i,ok=1 5\n",
+        // Duplicate tags and `time` keys after a memoized series.
+        "cpu,host=a,region=us,host=b v=1 5\n",
+        "cpu,host=a,region=us,time=x v=1 5\n",
+        "cpu,host=a,region=us time=1 5\n",
+        "cpu,host=a,region=us v=1,time=1 5\n",
+        "cpu,host=a,region=us v=1,n=2i,time=1 5\n",
+        // Same fields, different order or count, or a key extending one.
+        "cpu,host=a,region=us n=2i,v=1,ok=true 5\n",
+        "cpu,host=a,region=us v=1,n=2i 5\n",
+        "cpu,host=a,region=us v=1,n=2i,ok=true,x=1 5\n",
+        "cpu,host=a,region=us vv=1,n=2i,ok=true 5\n",
+        "cpu,host=a,region=us v=1,nn=2i,ok=true 5\n",
+        "cpu,host=a,region=us v=1,n=2i,ok=true\n",
+        "cpu,host=a,region=us v=1,n=2i,ok=true 5",
+        "cpu,host=a,region=us v=1,n=\"2\",ok=true 5\n",
+        "cpu,host=a,region=us v=1,n=2i,ok=true 99999999999999999999\n",
+        "cpu,host=a,region=us v=1,n=2i,ok=true 5\r\n",
+        "cpu,host=a,region=us  v=1,n=2i,ok=true 5\n",
+        " cpu,host=a,region=us v=1,n=2i,ok=true 5\n",
+    ] {
+        let input = format!("{WARM}{tail}{WARM}");
+        for opts in options() {
+            assert_same(input.as_bytes(), &opts);
+        }
+    }
+}
+
+/// Every line of `WARM`, memoized, then the same line with one byte
+/// replaced by each grammar-relevant byte, at every position.
+#[test]
+fn lines_one_byte_off_a_memoized_one_scan_the_same() {
+    let opts = ScanOptions::default();
+    for line in WARM.lines() {
+        for pos in 0..line.len() {
+            for &b in TWISTS {
+                let mut off = line.as_bytes().to_vec();
+                off[pos] = b;
+                let mut input = WARM.as_bytes().to_vec();
+                input.extend_from_slice(&off);
+                input.push(b'\n');
+                input.extend_from_slice(WARM.as_bytes());
+                assert_same(&input, &opts);
+            }
+        }
+    }
 }
