@@ -21,9 +21,18 @@
 //! by window (`--window`, default 1h), newest first so recent data (what is
 //! most read) is there soonest. Empty windows are skipped: one
 //! `count(*) … GROUP BY time(window)` per database and retention policy
-//! lists the windows that hold points (and sizes the progress bar). Each
-//! window is read as `--concurrency` time slices at once (the source's
-//! query engine is the slow side) and written with one request in flight.
+//! lists the windows that hold points (and sizes the progress bar).
+//!
+//! Throughput: the source's raw read costs it about as much CPU as the
+//! destination's ingest, so the copy asks for MessagePack (less work for
+//! the source than JSON; [`super::points::msgpack`] turns it straight into
+//! line protocol) and keeps both sides busy: each window is read as
+//! `--concurrency` time slices at once, the next window is read while the
+//! last bodies of the previous one are written (a few bodies in flight at
+//! most), and writes go one request at a time in bodies of `--batch` points.
+//! A database where a field key is an integer in one measurement and a float
+//! in another is read measurement by measurement for those: InfluxDB would
+//! otherwise return the integers as floats.
 //!
 //! Checkpoint: `data_dir/backfill/<node>.json` lists finished windows and
 //! is replaced atomically after each one, so a killed backfill resumes with

@@ -3,7 +3,8 @@
 //! Requests are built by [`crate::backend::client::build`], so the node's
 //! configured credentials apply exactly as they do for the gateway's own
 //! traffic. Reads ask for `epoch=ns` (exact timestamps); raw reads ask for
-//! `chunked=true` and are consumed one JSON object per line, so a large
+//! `chunked=true` and are consumed one chunk at a time (JSON: one object
+//! per line; MessagePack, for backfill: one map after another), so a large
 //! window never sits in memory as one response. Writes are paced by a
 //! [`Pacer`] shared by every task writing to that node.
 

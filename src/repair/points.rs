@@ -5,6 +5,12 @@
 //! is one point (its fields, null where the point has none). A point's
 //! identity is measurement, tag set and timestamp; writing the same
 //! identity again merges fields, so copying is idempotent.
+//!
+//! JSON answers are decoded here into typed points (repair compares them);
+//! [`msgpack`] decodes MessagePack answers straight into line protocol
+//! (backfill only copies). A read over several measurements returns one
+//! column per field key, so [`raw_sources`] splits it where a key has two
+//! types.
 
 use std::collections::BTreeMap;
 
