@@ -44,7 +44,7 @@ echo "loaded in $(echo "$(date +%s.%N) - $t0" | bc) s ($(cat "$work/load.a") and
 
 # queries URL: /query requests the node has served so far.
 queries() {
-  curl -sf "$1/debug/vars" | python3 -c 'import json,sys; print(json.load(sys.stdin)["httpd"]["values"].get("queryReq", 0))'
+  curl -sf "$1/debug/vars" | python3 -c 'import json,sys; print(sum(v["values"].get("queryReq", 0) for v in json.load(sys.stdin).values() if isinstance(v, dict) and v.get("name") == "httpd"))'
 }
 
 # timed LABEL: runs `inmate verify` and reports what it cost.
@@ -61,7 +61,7 @@ timed() {
     "$1" "$(echo "$t1 - $t0" | bc)" "$rc" \
     $(( $(queries "$A") - qa )) $(( $(queries "$B") - qb )) \
     "$(echo "$(cpu "$A_PID") - $ca" | bc)" "$(echo "$(cpu "$B_PID") - $cb" | bc)" \
-    "$(awk '{ print $1 + $2 }' "$work/inmate.cpu")" "$load"
+    "$(tail -n 1 "$work/inmate.cpu" | awk '{ print $1 + $2 }')" "$load"
 }
 
 timed "identical (1st)"
