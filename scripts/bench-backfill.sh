@@ -14,7 +14,8 @@
 #   3. direct again (database `direct2`).
 # The ratio is backfill points/s over the mean of the two direct runs. The
 # 1-minute load average before and after is printed: the machine's other
-# work competes for the same cores.
+# work competes for the same cores. Before each timed phase the script waits
+# until both influxd are idle (their compaction of earlier writes done).
 #
 # Usage: scripts/bench-backfill.sh [points] [batch]
 set -euo pipefail
@@ -41,7 +42,9 @@ post() { python3 scripts/bench-points.py post "$1" "$2" "$work/points.lp" "$BATC
 post "$SRC" bench >/dev/null
 inmate_config "$SRC" "$DST" "$work/inmate.yaml"
 
+quiesce "$SRC_PID" "$DST_PID"
 D1=$(post "$DST" direct1)
+quiesce "$SRC_PID" "$DST_PID"
 c_src=$(cpu "$SRC_PID"); c_dst=$(cpu "$DST_PID")
 t0=$(date +%s.%N)
 /usr/bin/time -f "%U %S" -o "$work/inmate.cpu" \
@@ -49,6 +52,7 @@ t0=$(date +%s.%N)
   >"$work/backfill.out" 2>"$work/backfill.err"
 t1=$(date +%s.%N)
 c_src=$(echo "$(cpu "$SRC_PID") - $c_src" | bc); c_dst=$(echo "$(cpu "$DST_PID") - $c_dst" | bc)
+quiesce "$SRC_PID" "$DST_PID"
 D2=$(post "$DST" direct2)
 
 COPIED=$(curl -sf -G "$DST/query" --data-urlencode db=bench --data-urlencode 'q=SELECT count(usage) FROM cpu' |

@@ -48,3 +48,16 @@ port: 0
 data_dir: $work/data
 CONF
 }
+
+# quiesce PID...: waits (up to 60 s) until each process used under 0.05 CPU
+# s in the last second, so a timed phase does not pay for the background
+# compaction of what an earlier phase wrote.
+quiesce() {
+  local p a b
+  for p in "$@"; do
+    for _ in $(seq 60); do
+      a=$(cpu "$p"); sleep 1; b=$(cpu "$p")
+      [ "$(echo "$b - $a < 0.05" | bc)" = 1 ] && break
+    done
+  done
+}
