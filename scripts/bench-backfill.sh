@@ -17,7 +17,7 @@
 # work competes for the same cores. Before each timed phase the script waits
 # until both influxd are idle (their compaction of earlier writes done).
 #
-# Usage: scripts/bench-backfill.sh [points] [batch]
+# Usage: [BACKFILL_ARGS="--concurrency 1"] scripts/bench-backfill.sh [points] [batch]
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
@@ -48,7 +48,7 @@ quiesce "$SRC_PID" "$DST_PID"
 c_src=$(cpu "$SRC_PID"); c_dst=$(cpu "$DST_PID")
 t0=$(date +%s.%N)
 /usr/bin/time -f "%U %S" -o "$work/inmate.cpu" \
-  "$BIN" --config "$work/inmate.yaml" backfill --to dst --from src --db bench --batch "$BATCH" \
+  "$BIN" --config "$work/inmate.yaml" backfill --to dst --from src --db bench --batch "$BATCH" ${BACKFILL_ARGS:-} \
   >"$work/backfill.out" 2>"$work/backfill.err"
 t1=$(date +%s.%N)
 c_src=$(echo "$(cpu "$SRC_PID") - $c_src" | bc); c_dst=$(echo "$(cpu "$DST_PID") - $c_dst" | bc)
