@@ -179,6 +179,42 @@ async fn backfill_restores_a_wiped_node_and_verify_agrees() {
     assert_eq!(a.query(DB, rps).await, b.query(DB, rps).await);
 }
 
+/// A backfill reads the source as MessagePack: values come back exact
+/// (integers beyond 2^53, i64::MIN, unicode and escapes in strings) even
+/// when another measurement has a float field of the same name, and reads
+/// spanning several chunks lose nothing.
+#[tokio::test]
+async fn backfill_copies_exact_values_across_chunks() {
+    let (a, mut b) = two_nodes(DB).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &a, &b);
+    let t = base() + HOUR;
+    let mut body = format!(
+        "whole v=1.5 {t}\nbig,k=\u{fc}\\ x v=9007199254740993i,min=-9223372036854775808i,s=\"\u{fc}n \\\"q\\\" \\\\\",b=false {t}\n"
+    );
+    for i in 0..25_000 {
+        body.push_str(&format!(
+            "many,h=h{} n={i}i {}\n",
+            i % 3,
+            t + i as i64 * 1000
+        ));
+    }
+    write_ok(&a, &body).await;
+    wipe(&mut b).await;
+    let fill = run(&cfg, &["backfill", "--to", "b"]).await;
+    assert_eq!(fill.status.code(), Some(0));
+    for m in ["whole", "big", "many"] {
+        let q = format!("SELECT * FROM \"{m}\" GROUP BY *");
+        assert_eq!(a.query(DB, &q).await, b.query(DB, &q).await, "{m}");
+    }
+    let v = b.query(DB, "SELECT v, min, s FROM big").await;
+    let row = &v["results"][0]["series"][0]["values"][0];
+    assert_eq!(row[1].as_i64(), Some(9_007_199_254_740_993), "{v}");
+    assert_eq!(row[2].as_i64(), Some(i64::MIN), "{v}");
+    assert_eq!(row[3].as_str(), Some("\u{fc}n \"q\" \\"), "{v}");
+    assert_eq!(b.count(DB, "many", "n").await, 25_000);
+}
+
 #[tokio::test]
 async fn a_direct_write_is_found_in_its_window_and_repaired() {
     let (a, b) = two_nodes(DB).await;

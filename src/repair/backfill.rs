@@ -21,9 +21,18 @@
 //! by window (`--window`, default 1h), newest first so recent data (what is
 //! most read) is there soonest. Empty windows are skipped: one
 //! `count(*) … GROUP BY time(window)` per database and retention policy
-//! lists the windows that hold points (and sizes the progress bar). Each
-//! window is read as `--concurrency` time slices at once (the source's
-//! query engine is the slow side) and written with one request in flight.
+//! lists the windows that hold points (and sizes the progress bar).
+//!
+//! Throughput: the source's raw read costs it about as much CPU as the
+//! destination's ingest, so the copy asks for MessagePack (less work for
+//! the source than JSON; [`super::points::msgpack`] turns it straight into
+//! line protocol) and keeps both sides busy: each window is read as
+//! `--concurrency` time slices at once, the next window is read while the
+//! last bodies of the previous one are written (a few bodies in flight at
+//! most), and writes go one request at a time in bodies of `--batch` points.
+//! A database where a field key is an integer in one measurement and a float
+//! in another is read measurement by measurement for those: InfluxDB would
+//! otherwise return the integers as floats.
 //!
 //! Checkpoint: `data_dir/backfill/<node>.json` lists finished windows and
 //! is replaced atomically after each one, so a killed backfill resumes with
@@ -34,12 +43,15 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use futures_util::future::join_all;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
 use super::digest::shard_ranges;
 use super::node::Node;
-use super::points::{CHUNK, Types, decode, raw_query};
+use super::node::RawReader;
+use super::points::msgpack::{Lines, MsgpackError};
+use super::points::{CHUNK, Types, decode, raw_query_from, raw_sources};
 use super::progress::Progress;
 use super::time::{fmt_ns, split_newest_first};
 use super::{Common, RepairError, schema, source};
@@ -154,81 +166,144 @@ async fn windows(
     Ok(out)
 }
 
-/// Reads `[a, b)` of `db`/`rp` from `from` and sends it on as line-protocol
-/// bodies of `batch` points.
+/// A window to copy: database, retention policy, `[start, end)`.
+type Window = (String, String, i64, i64);
+
+/// What the reading side hands the writing side.
+enum Piece {
+    /// A line-protocol body of the window at this index, with its points.
+    Body(usize, String, u64),
+    /// Every body of the window at this index has been handed over.
+    Read(usize),
+}
+
+/// Line-protocol bodies in flight between reading and writing, at most
+/// (bounds memory to a few MB at the default batch).
+const IN_FLIGHT: usize = 8;
+
+/// Reads `[a, b)` of `db`/`rp` from `from` (MessagePack when the node
+/// speaks it) and hands it on as bodies of `batch` points.
 async fn read_slice(
     from: &Node,
-    (db, rp, a, b): (&str, &str, i64, i64),
+    (db, source, a, b): (&str, &str, i64, i64),
     mut types: Types,
-    batch: usize,
-    tx: tokio::sync::mpsc::Sender<(String, u64)>,
+    (batch, window): (usize, usize),
+    tx: &mpsc::Sender<Piece>,
 ) -> Result<(), RepairError> {
-    let mut reader = from
-        .query_chunked(db, &raw_query(db, rp, None, a, b), CHUNK)
-        .await?;
-    let mut body = String::new();
-    let mut n = 0u64;
-    while let Some(chunk) = reader.next().await? {
-        for s in &chunk {
-            let mut encode = |m: &str, tags: &_, t: i64, f: _| {
-                encode_point(&mut body, m, tags, &f, t);
-                n += 1;
-            };
-            if decode(s, &types, &mut encode).is_err() {
-                types = schema::field_types(from, db).await?;
-                decode(s, &types, &mut encode).map_err(|f| {
-                    RepairError::node(&from.name, format!("field {f} has no known type"))
+    let q = raw_query_from(source, a, b);
+    let mut lines = Lines::new(batch);
+    let unknown = |f: String| RepairError::node(&from.name, format!("field {f} has no known type"));
+    match from.query_raw(db, &q, CHUNK).await? {
+        RawReader::Msgpack(mut reader) => {
+            while let Some(obj) = reader.next().await? {
+                let mut r = lines.chunk(&obj, &types);
+                if let Err(MsgpackError::UnknownField(_)) = r {
+                    types = schema::field_types(from, db).await?;
+                    r = lines.chunk(&obj, &types);
+                }
+                r.map_err(|e| match e {
+                    MsgpackError::UnknownField(f) => unknown(f),
+                    e => RepairError::node(&from.name, e.to_string()),
                 })?;
+                if !send_full(&mut lines, window, tx).await {
+                    return Ok(());
+                }
             }
-            if n as usize >= batch {
-                let full = (std::mem::take(&mut body), std::mem::take(&mut n));
-                if tx.send(full).await.is_err() {
+        }
+        RawReader::Json(mut reader) => {
+            while let Some(chunk) = reader.next().await? {
+                for s in &chunk {
+                    let mut encode = |m: &str, tags: &_, t: i64, f: _| {
+                        encode_point(&mut lines.body, m, tags, &f, t);
+                        lines.encoded();
+                    };
+                    if decode(s, &types, &mut encode).is_err() {
+                        types = schema::field_types(from, db).await?;
+                        decode(s, &types, &mut encode).map_err(unknown)?;
+                    }
+                }
+                if !send_full(&mut lines, window, tx).await {
                     return Ok(());
                 }
             }
         }
     }
-    if n > 0 {
-        let _ = tx.send((body, n)).await;
+    if lines.n > 0 {
+        let _ = tx.send(Piece::Body(window, lines.body, lines.n)).await;
     }
     Ok(())
 }
 
-/// Copies one window from `from` to `to`. The source's query engine is
-/// the slow side (one raw query yields well under what a node ingests), so
-/// the window is read as `slices` time slices at once, their batches
-/// written as they come, one write in flight.
-async fn copy_window(
+/// Hands on the full bodies; `false` once the writing side has stopped.
+async fn send_full(lines: &mut Lines, window: usize, tx: &mpsc::Sender<Piece>) -> bool {
+    for (body, n) in lines.full.drain(..) {
+        if tx.send(Piece::Body(window, body, n)).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Copies `windows` in order from `from` to `to` as a pipeline: window
+/// N+1 is read while the bodies of window N are still being written (at
+/// most [`IN_FLIGHT`] bodies wait), one write in flight. Each window is
+/// read as `slices` time slices at once. `done(i, points)` runs once every
+/// body of window `i` is written, in window order; returns all points.
+async fn copy_windows(
     from: &Node,
     to: &Node,
-    (db, rp, a, b): (&str, &str, i64, i64),
-    types: &Types,
+    windows: &[Window],
+    types_of: &dyn Fn(&str) -> Types,
     (batch, slices): (usize, usize),
     progress: &mut Progress,
+    mut done: impl FnMut(usize, u64, &Progress) -> Result<(), RepairError>,
 ) -> Result<u64, RepairError> {
-    let k = slices.max(1) as i64;
-    let span = ((b - a) + k - 1) / k;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(String, u64)>(4 * k as usize);
-    let readers: Vec<_> = (0..k)
-        .map(|i| (a + i * span, (a + (i + 1) * span).min(b)))
-        .filter(|(x, y)| x < y)
-        .map(|(x, y)| read_slice(from, (db, rp, x, y), types.clone(), batch, tx.clone()))
-        .collect();
-    drop(tx);
-    let read = join_all(readers);
-    let mut written = 0u64;
-    let write = async {
-        while let Some((body, n)) = rx.recv().await {
-            to.write(db, rp, body.into(), n).await?;
-            written += n;
-            progress.inc(n);
+    let (tx, mut rx) = mpsc::channel::<Piece>(IN_FLIGHT);
+    let read = async move {
+        for (i, (db, rp, a, b)) in windows.iter().enumerate() {
+            let types = types_of(db);
+            let sources = raw_sources(db, rp, &types);
+            let k = slices.max(1) as i64;
+            let span = ((b - a) + k - 1) / k;
+            let reads = sources.iter().flat_map(|s| {
+                (0..k)
+                    .map(move |j| (s, a + j * span, (a + (j + 1) * span).min(*b)))
+                    .filter(|(_, x, y)| x < y)
+            });
+            let types = &types;
+            let tx = &tx;
+            futures_util::stream::iter(reads)
+                .map(|(s, x, y)| read_slice(from, (db, s, x, y), types.clone(), (batch, i), tx))
+                .buffer_unordered(k as usize)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<Vec<()>, _>>()?;
+            if tx.send(Piece::Read(i)).await.is_err() {
+                break;
+            }
         }
         Ok::<(), RepairError>(())
     };
+    let write = async move {
+        let mut points = vec![0u64; windows.len()];
+        while let Some(piece) = rx.recv().await {
+            match piece {
+                Piece::Body(i, body, n) => {
+                    let (db, rp, _, _) = &windows[i];
+                    to.write(db, rp, body.into(), n).await?;
+                    points[i] += n;
+                    progress.inc(n);
+                }
+                Piece::Read(i) => done(i, points[i], progress)?,
+            }
+        }
+        Ok::<u64, RepairError>(points.iter().sum())
+    };
     let (r, w) = tokio::join!(read, write);
-    w?;
-    r.into_iter().collect::<Result<Vec<()>, _>>()?;
-    Ok(written)
+    let total = w?;
+    r?;
+    Ok(total)
 }
 
 /// Runs (or resumes) a backfill of `to` from `from`.
@@ -299,35 +374,40 @@ pub async fn backfill(
         .partition(|(db, rp, a, b, _)| cp.done.contains(&(db.clone(), rp.clone(), *a, *b)));
     summary.windows_skipped = done.len();
     let mut progress = Progress::new(todo.iter().map(|w| w.4).sum());
-    let types_of = |db: &str| -> Types {
-        src.dbs
-            .get(db)
-            .map(|d| d.fields.clone())
-            .unwrap_or_default()
-    };
-    for (db, rp, a, b, _) in todo {
-        let t = types_of(&db);
-        let n = copy_window(
-            from,
-            to,
-            (&db, &rp, a, b),
-            &t,
-            (batch, common.concurrency),
-            &mut progress,
-        )
-        .await?;
-        progress.line(&format!(
-            "backfill: copied window {db}.{rp} [{}, {}) {n} points",
-            fmt_ns(a),
-            fmt_ns(b)
-        ));
-        cp.done.insert((db, rp, a, b));
-        cp.windows_copied += 1;
-        cp.points_copied += n;
-        cp.save(&path)?;
-        summary.windows += 1;
-        summary.points += n;
+    // Field types as of now (after the cutoff was taken), so every
+    // measurement holding points before the cutoff is known.
+    let mut types = std::collections::BTreeMap::new();
+    for db in src.dbs.keys() {
+        types.insert(db.clone(), schema::field_types(from, db).await?);
     }
+    let types_of = |db: &str| -> Types { types.get(db).cloned().unwrap_or_default() };
+    let todo: Vec<Window> = todo
+        .into_iter()
+        .map(|(db, rp, a, b, _)| (db, rp, a, b))
+        .collect();
+    copy_windows(
+        from,
+        to,
+        &todo,
+        &types_of,
+        (batch, common.concurrency),
+        &mut progress,
+        |i, n, progress| {
+            let (db, rp, a, b) = &todo[i];
+            progress.line(&format!(
+                "backfill: copied window {db}.{rp} [{}, {}) {n} points",
+                fmt_ns(*a),
+                fmt_ns(*b)
+            ));
+            cp.done.insert(todo[i].clone());
+            cp.windows_copied += 1;
+            cp.points_copied += n;
+            summary.windows += 1;
+            summary.points += n;
+            cp.save(&path)
+        },
+    )
+    .await?;
     // Live writes stamped just before the cutoff may have reached the
     // source only after their window was read: copy that tail once more,
     // once they have had time to land (writes are idempotent).
@@ -342,20 +422,20 @@ pub async fn backfill(
         .filter(|w| w.3 > tail_from)
         .map(|w| (w.0.clone(), w.1.clone()))
         .collect();
-    for (db, rp) in tails {
-        let t = types_of(&db);
-        let window = (db.as_str(), rp.as_str(), tail_from, cp.cutoff);
-        let n = copy_window(
-            from,
-            to,
-            window,
-            &t,
-            (batch, common.concurrency),
-            &mut progress,
-        )
-        .await?;
-        summary.points += n;
-    }
+    let tails: Vec<Window> = tails
+        .into_iter()
+        .map(|(db, rp)| (db, rp, tail_from, cp.cutoff))
+        .collect();
+    summary.points += copy_windows(
+        from,
+        to,
+        &tails,
+        &types_of,
+        (batch, common.concurrency),
+        &mut progress,
+        |_, _, _| Ok(()),
+    )
+    .await?;
     progress.finish();
     summary.points_per_sec = progress.rate();
     cp.finished = true;

@@ -2,14 +2,15 @@
 //!
 //! A window's digest, per measurement, is one aggregate query per node:
 //! `count()` of every field and `sum()` of every numeric field,
-//! `GROUP BY time(step)`. The search is adaptive: it starts with one bucket
-//! per shard group (the retention policy's shard duration, over the shard
-//! groups any node has, clipped to `--since/--until`), and only buckets
+//! `GROUP BY time(step)`. The search is adaptive: it starts with buckets of
+//! one day, or of the retention policy's shard duration when that is
+//! shorter (over the shard groups any node has, clipped to
+//! `--since/--until`), and only buckets
 //! whose digests differ are queried again with a finer step (1d, 1h, 10m,
 //! 1m, 10s, 1s), down to `--window`. Identical data therefore costs one
 //! query per node, measurement and level-0 range. A window of at least
 //! 1000 values that a node lacks entirely is reported whole (a wiped node
-//! yields one row per shard group, not one per minute).
+//! yields one row per day, not one per minute).
 //!
 //! What the digest catches: missing or extra points or fields (counts),
 //! changed numeric values (sums; float sums compare with a relative
@@ -35,6 +36,11 @@ const LADDER: [u64; 6] = [86_400, 3_600, 600, 60, 10, 1];
 /// Values in a window one node lacks entirely above which the window is
 /// reported as it is, not narrowed further.
 const WHOLE_WINDOW: u64 = 1_000;
+/// The coarsest step: a first query in shard-sized buckets would have to
+/// be repeated over the same points in day buckets as soon as anything
+/// differs (measured: 77 s instead of 31 s to find one point among 10 M),
+/// while day buckets cost the node the same scan.
+const LEVEL0_MAX: u64 = 86_400;
 /// The level-0 step when a policy has no shard duration.
 const DEFAULT_SHARD: Duration = Duration::from_secs(7 * 86_400);
 
@@ -222,7 +228,7 @@ pub async fn search(
             target: i,
             start: a,
             end: b,
-            step: shard.as_secs().max(min_step),
+            step: shard.as_secs().min(LEVEL0_MAX).max(min_step),
         });
     }
     let mut found = Vec::new();

@@ -89,28 +89,57 @@ impl FieldValue {
     }
 
     fn encode(&self, out: &mut String) {
-        use std::fmt::Write;
-        let _ = match self {
-            FieldValue::Float(f) => write!(out, "{f}"),
-            FieldValue::Integer(i) => write!(out, "{i}i"),
-            FieldValue::Unsigned(u) => write!(out, "{u}u"),
-            FieldValue::Boolean(b) => write!(out, "{b}"),
-            FieldValue::String(s) => {
-                out.push('"');
-                for c in s.chars() {
-                    if c == '"' || c == '\\' {
-                        out.push('\\');
-                    }
-                    out.push(c);
-                }
-                out.push('"');
-                Ok(())
-            }
-        };
+        match self {
+            FieldValue::Float(f) => push_float(out, *f),
+            FieldValue::Integer(i) => push_integer(out, *i),
+            FieldValue::Unsigned(u) => push_unsigned(out, *u),
+            FieldValue::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+            FieldValue::String(s) => push_string(out, s),
+        }
     }
 }
 
-fn escape(out: &mut String, s: &str, specials: &[char]) {
+/// A float field value (shortest text that reads back as the same bits).
+pub fn push_float(out: &mut String, f: f64) {
+    use std::fmt::Write;
+    let _ = write!(out, "{f}");
+}
+
+/// An integer field value, with its `i` suffix.
+pub fn push_integer(out: &mut String, i: i64) {
+    use std::fmt::Write;
+    let _ = write!(out, "{i}i");
+}
+
+/// An unsigned field value, with its `u` suffix.
+pub fn push_unsigned(out: &mut String, u: u64) {
+    use std::fmt::Write;
+    let _ = write!(out, "{u}u");
+}
+
+/// A string field value, quoted, with `"` and `\` escaped.
+pub fn push_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// Escapes for a measurement name.
+pub const MEASUREMENT: &[char] = &[',', ' '];
+/// Escapes for tag keys, tag values and field keys.
+pub const KEY: &[char] = &[',', '=', ' '];
+
+/// Appends `s` with a backslash before each of `specials`.
+pub fn escape(out: &mut String, s: &str, specials: &[char]) {
+    if !s.contains(specials) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         if specials.contains(&c) {
             out.push('\\');
@@ -131,21 +160,21 @@ pub fn encode_point(
     if fields.is_empty() {
         return;
     }
-    escape(out, measurement, &[',', ' ']);
+    escape(out, measurement, MEASUREMENT);
     for (k, v) in tags {
         if v.is_empty() {
             continue;
         }
         out.push(',');
-        escape(out, k, &[',', '=', ' ']);
+        escape(out, k, KEY);
         out.push('=');
-        escape(out, v, &[',', '=', ' ']);
+        escape(out, v, KEY);
     }
     let mut sep = ' ';
     for (k, v) in fields {
         out.push(sep);
         sep = ',';
-        escape(out, k, &[',', '=', ' ']);
+        escape(out, k, KEY);
         out.push('=');
         v.encode(out);
     }

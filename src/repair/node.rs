@@ -3,7 +3,8 @@
 //! Requests are built by [`crate::backend::client::build`], so the node's
 //! configured credentials apply exactly as they do for the gateway's own
 //! traffic. Reads ask for `epoch=ns` (exact timestamps); raw reads ask for
-//! `chunked=true` and are consumed one JSON object per line, so a large
+//! `chunked=true` and are consumed one chunk at a time (JSON: one object
+//! per line; MessagePack, for backfill: one map after another), so a large
 //! window never sits in memory as one response. Writes are paced by a
 //! [`Pacer`] shared by every task writing to that node.
 
@@ -18,6 +19,7 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 
 use super::RepairError;
+use super::points::msgpack::object_len;
 use crate::backend::client::{self, Chunks, HttpClient, Outgoing};
 use crate::config::NodeConfig;
 
@@ -129,11 +131,15 @@ impl Node {
         path: &str,
         params: &[(&str, &str)],
         body: Chunks,
-    ) -> Result<(u16, Incoming), RepairError> {
+        accept: Option<&'static str>,
+    ) -> Result<http::Response<Incoming>, RepairError> {
         let query = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params)
             .finish();
-        let headers = HeaderMap::new();
+        let mut headers = HeaderMap::new();
+        if let Some(a) = accept {
+            headers.insert(http::header::ACCEPT, http::HeaderValue::from_static(a));
+        }
         let out = Outgoing {
             method,
             path,
@@ -145,10 +151,9 @@ impl Node {
         };
         let req = client::build(&self.cfg, &out)
             .map_err(|e| RepairError::node(&self.name, e.to_string()))?;
-        let resp = client::send(&self.http, req, TIMEOUT)
+        client::send(&self.http, req, TIMEOUT)
             .await
-            .map_err(|e| RepairError::node(&self.name, e.to_string()))?;
-        Ok((resp.status().as_u16(), resp.into_body()))
+            .map_err(|e| RepairError::node(&self.name, e.to_string()))
     }
 
     async fn body_text(&self, body: Incoming) -> Result<Bytes, RepairError> {
@@ -163,15 +168,17 @@ impl Node {
     /// which reads as no series.
     pub async fn query(&self, db: &str, q: &str, mutate: bool) -> Result<StmtResult, RepairError> {
         let method = if mutate { "POST" } else { "GET" };
-        let (status, body) = self
+        let resp = self
             .request(
                 method,
                 "/query",
                 &[("db", db), ("q", q), ("epoch", "ns")],
                 Chunks::default(),
+                None,
             )
             .await?;
-        let bytes = self.body_text(body).await?;
+        let status = resp.status().as_u16();
+        let bytes = self.body_text(resp.into_body()).await?;
         let resp: Response = serde_json::from_slice(&bytes).map_err(|_| {
             RepairError::node(
                 &self.name,
@@ -201,8 +208,59 @@ impl Node {
         q: &str,
         chunk_size: usize,
     ) -> Result<ChunkReader<'_>, RepairError> {
+        let body = self
+            .start_chunked(db, q, chunk_size, None)
+            .await?
+            .into_body();
+        Ok(ChunkReader {
+            node: self,
+            body,
+            buf: BytesMut::new(),
+            done: false,
+        })
+    }
+
+    /// Starts a chunked raw read asking for MessagePack (less work for the
+    /// node than JSON); a node that answers JSON anyway is read as JSON.
+    pub async fn query_raw(
+        &self,
+        db: &str,
+        q: &str,
+        chunk_size: usize,
+    ) -> Result<RawReader<'_>, RepairError> {
+        let resp = self.start_chunked(db, q, chunk_size, Some(MSGPACK)).await?;
+        let msgpack = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(MSGPACK.as_bytes()));
+        let body = resp.into_body();
+        Ok(if msgpack {
+            RawReader::Msgpack(MsgpackReader {
+                node: self,
+                body,
+                buf: BytesMut::new(),
+                done: false,
+                retry_at: 0,
+            })
+        } else {
+            RawReader::Json(ChunkReader {
+                node: self,
+                body,
+                buf: BytesMut::new(),
+                done: false,
+            })
+        })
+    }
+
+    async fn start_chunked(
+        &self,
+        db: &str,
+        q: &str,
+        chunk_size: usize,
+        accept: Option<&'static str>,
+    ) -> Result<http::Response<Incoming>, RepairError> {
         let size = chunk_size.to_string();
-        let (status, body) = self
+        let resp = self
             .request(
                 "GET",
                 "/query",
@@ -214,10 +272,12 @@ impl Node {
                     ("chunk_size", &size),
                 ],
                 Chunks::default(),
+                accept,
             )
             .await?;
+        let status = resp.status().as_u16();
         if status != 200 {
-            let bytes = self.body_text(body).await?;
+            let bytes = self.body_text(resp.into_body()).await?;
             return Err(RepairError::node(
                 &self.name,
                 format!(
@@ -226,12 +286,7 @@ impl Node {
                 ),
             ));
         }
-        Ok(ChunkReader {
-            node: self,
-            body,
-            buf: BytesMut::new(),
-            done: false,
-        })
+        Ok(resp)
     }
 
     /// Writes line protocol to `db`/`rp` with nanosecond timestamps,
@@ -250,11 +305,12 @@ impl Node {
         for _ in 0..WRITE_ATTEMPTS {
             let params = [("db", db), ("rp", rp), ("precision", "ns")];
             match self
-                .request("POST", "/write", &params, Chunks::from(body.clone()))
+                .request("POST", "/write", &params, Chunks::from(body.clone()), None)
                 .await
             {
-                Ok((status, resp)) => {
-                    let text = self.body_text(resp).await?;
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let text = self.body_text(resp.into_body()).await?;
                     let text = String::from_utf8_lossy(&text).to_string();
                     if (200..300).contains(&status) {
                         return Ok(0);
@@ -290,6 +346,75 @@ fn dropped_count(text: &str) -> u64 {
         .unwrap_or(1)
 }
 
+/// Reads the next frame of `body` into `buf`; `false` at the end.
+async fn fill(node: &Node, body: &mut Incoming, buf: &mut BytesMut) -> Result<bool, RepairError> {
+    match body.frame().await {
+        None => Ok(false),
+        Some(Err(e)) => Err(RepairError::node(
+            &node.name,
+            format!("reading response: {e}"),
+        )),
+        Some(Ok(f)) => {
+            if let Ok(data) = f.into_data() {
+                buf.extend_from_slice(&data);
+            }
+            Ok(true)
+        }
+    }
+}
+
+/// The media type of MessagePack answers.
+const MSGPACK: &str = "application/x-msgpack";
+
+/// A raw read in whichever format the node answered with.
+pub enum RawReader<'a> {
+    Msgpack(MsgpackReader<'a>),
+    Json(ChunkReader<'a>),
+}
+
+/// A chunked MessagePack `/query` response: one MessagePack map per chunk,
+/// back to back.
+pub struct MsgpackReader<'a> {
+    node: &'a Node,
+    body: Incoming,
+    buf: BytesMut,
+    done: bool,
+    /// Buffer length at which to look for a whole chunk again (so a large
+    /// chunk arriving in many frames is scanned a few times, not per frame).
+    retry_at: usize,
+}
+
+impl MsgpackReader<'_> {
+    /// The next chunk's bytes (one whole MessagePack map); `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<Bytes>, RepairError> {
+        loop {
+            if !self.buf.is_empty() && (self.done || self.buf.len() >= self.retry_at) {
+                let len = object_len(&self.buf)
+                    .map_err(|e| RepairError::node(&self.node.name, e.to_string()))?;
+                if let Some(n) = len {
+                    self.retry_at = 0;
+                    return Ok(Some(self.buf.split_to(n).freeze()));
+                }
+                if self.done {
+                    return Err(RepairError::node(
+                        &self.node.name,
+                        "answer ends inside a MessagePack chunk",
+                    ));
+                }
+                self.retry_at = self.buf.len() + (self.buf.len() / 2).max(64 << 10);
+            }
+            if self.done {
+                return Ok(None);
+            }
+            self.done = !fill(self.node, &mut self.body, &mut self.buf).await?;
+        }
+    }
+
+    pub fn node(&self) -> &Node {
+        self.node
+    }
+}
+
 /// A chunked `/query` response being read one chunk at a time.
 pub struct ChunkReader<'a> {
     node: &'a Node,
@@ -318,20 +443,7 @@ impl ChunkReader<'_> {
                 let line = self.buf.split();
                 return self.parse(&line).map(Some);
             }
-            match self.body.frame().await {
-                None => self.done = true,
-                Some(Err(e)) => {
-                    return Err(RepairError::node(
-                        &self.node.name,
-                        format!("reading response: {e}"),
-                    ));
-                }
-                Some(Ok(f)) => {
-                    if let Ok(data) = f.into_data() {
-                        self.buf.extend_from_slice(&data);
-                    }
-                }
-            }
+            self.done = !fill(self.node, &mut self.body, &mut self.buf).await?;
         }
     }
 

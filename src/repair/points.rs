@@ -5,12 +5,20 @@
 //! is one point (its fields, null where the point has none). A point's
 //! identity is measurement, tag set and timestamp; writing the same
 //! identity again merges fields, so copying is idempotent.
+//!
+//! JSON answers are decoded here into typed points (repair compares them);
+//! [`msgpack`] decodes MessagePack answers straight into line protocol
+//! (backfill only copies). A read over several measurements returns one
+//! column per field key, so [`raw_sources`] splits it where a key has two
+//! types.
 
 use std::collections::BTreeMap;
 
 use super::lp::{FieldType, FieldValue, encode_point};
 use super::node::{Node, Series};
 use super::{RepairError, source};
+
+pub mod msgpack;
 
 /// Field types per measurement (from `SHOW FIELD KEYS`).
 pub type Types = BTreeMap<String, BTreeMap<String, FieldType>>;
@@ -25,10 +33,47 @@ pub const CHUNK: usize = 10_000;
 
 /// The raw query of `[a, b)` in one measurement (all when `None`).
 pub fn raw_query(db: &str, rp: &str, measurement: Option<&str>, a: i64, b: i64) -> String {
-    format!(
-        "SELECT * FROM {} WHERE time >= {a} AND time < {b} GROUP BY *",
-        source(db, rp, measurement)
-    )
+    raw_query_from(&source(db, rp, measurement), a, b)
+}
+
+/// The raw query of `[a, b)` from a `FROM` clause.
+pub fn raw_query_from(from: &str, a: i64, b: i64) -> String {
+    format!("SELECT * FROM {from} WHERE time >= {a} AND time < {b} GROUP BY *")
+}
+
+/// `FROM` clauses that together read every measurement of `db`/`rp` in
+/// `types` exactly once, without InfluxDB casting values. A query over
+/// several measurements has one column per field key, and when a key is an
+/// integer in one measurement and a float in another, the integers come
+/// back as floats (2^53 + 1 as 2^53). So: `/.*/` when no field key has two
+/// types; otherwise each measurement holding such a key alone, and the
+/// others listed together.
+pub fn raw_sources(db: &str, rp: &str, types: &Types) -> Vec<String> {
+    let mut seen: BTreeMap<&str, FieldType> = BTreeMap::new();
+    let mut mixed: std::collections::BTreeSet<&str> = Default::default();
+    for fields in types.values() {
+        for (k, t) in fields {
+            if *seen.entry(k).or_insert(*t) != *t {
+                mixed.insert(k);
+            }
+        }
+    }
+    if mixed.is_empty() {
+        return vec![source(db, rp, None)];
+    }
+    let mut out = Vec::new();
+    let mut rest = Vec::new();
+    for (m, fields) in types {
+        if fields.keys().any(|k| mixed.contains(k.as_str())) {
+            out.push(source(db, rp, Some(m)));
+        } else {
+            rest.push(source(db, rp, Some(m)));
+        }
+    }
+    if !rest.is_empty() {
+        out.push(rest.join(", "));
+    }
+    out
 }
 
 /// Calls `each` for every point of `series`. A non-null value of a field
@@ -128,4 +173,38 @@ pub fn batches<'a>(
         out.push((body, n));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measurements_with_a_mixed_field_type_are_read_alone() {
+        let t = |pairs: &[(&str, &str, FieldType)]| {
+            let mut out = Types::new();
+            for (m, f, ty) in pairs {
+                out.entry(m.to_string())
+                    .or_default()
+                    .insert(f.to_string(), *ty);
+            }
+            out
+        };
+        let plain = t(&[("a", "v", FieldType::Float), ("b", "v", FieldType::Float)]);
+        assert_eq!(raw_sources("d", "r", &plain), vec!["\"d\".\"r\"./.*/"]);
+        let mixed = t(&[
+            ("a", "v", FieldType::Float),
+            ("b", "v", FieldType::Integer),
+            ("c", "w", FieldType::String),
+            ("e", "x", FieldType::Boolean),
+        ]);
+        assert_eq!(
+            raw_sources("d", "r", &mixed),
+            vec![
+                "\"d\".\"r\".\"a\"",
+                "\"d\".\"r\".\"b\"",
+                "\"d\".\"r\".\"c\", \"d\".\"r\".\"e\""
+            ]
+        );
+    }
 }
