@@ -249,6 +249,35 @@ async fn a_direct_write_is_found_in_its_window_and_repaired() {
     assert_eq!(run(&cfg, &["verify"]).await.status.code(), Some(0));
 }
 
+/// Points around and before 1970 live in shard groups that start before
+/// the epoch (`SHOW SHARDS`: `1969-12-29T00:00:00Z`); verify and backfill
+/// once skipped those groups, so such points were neither compared nor
+/// copied.
+#[tokio::test]
+async fn points_before_1970_are_verified_and_backfilled() {
+    let (a, b) = two_nodes(DB).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &a, &b);
+    let body = "m v=1 1\nm v=2 5000000000\nm v=4 -5000000000\nm v=5 -86400000000000000\n";
+    write_ok(&a, body).await;
+
+    let found = run(&cfg, &["verify"]).await;
+    assert_eq!(found.status.code(), Some(1), "verify sees the early points");
+    let copied = run(&cfg, &["backfill", "--to", "b", "--from", "a"]).await;
+    assert_eq!(copied.status.code(), Some(0));
+    let q = "SELECT v FROM m";
+    let got = b.query(DB, q).await;
+    assert_eq!(got, a.query(DB, q).await);
+    assert_eq!(
+        got["results"][0]["series"][0]["values"]
+            .as_array()
+            .map(Vec::len),
+        Some(4),
+        "{got}"
+    );
+    assert_eq!(run(&cfg, &["verify"]).await.status.code(), Some(0));
+}
+
 #[tokio::test]
 async fn conflicts_are_reported_and_left_unless_a_node_is_preferred() {
     let (a, b) = two_nodes(DB).await;

@@ -24,10 +24,11 @@ pub struct Scope {
     /// End of the time range (exclusive), same forms; default: now.
     #[arg(long)]
     pub until: Option<String>,
-    /// Queries in flight at once (verify, repair); time slices of a window
-    /// read at once (backfill).
-    #[arg(long, default_value_t = super::DEFAULT_CONCURRENCY)]
-    pub concurrency: usize,
+    /// Queries in flight at once (verify, repair; default 4); time slices
+    /// of a window read at once (backfill; default 1: slices of one window
+    /// make the source decode the same compressed blocks more than once).
+    #[arg(long)]
+    pub concurrency: Option<usize>,
     /// Rate limit: points per second written to a node (repair, backfill)
     /// or queries per second (verify); 0 = unlimited.
     #[arg(long, default_value_t = super::DEFAULT_RATE)]
@@ -76,7 +77,13 @@ pub struct BackfillArgs {
     pub batch: usize,
 }
 
-fn common(scope: &Scope, window: Duration) -> Result<Common, RepairError> {
+/// Time slices of one window a backfill reads at once, by default. One: a
+/// window read as several slices at once made the source influxd decode the
+/// same blocks more than once, and its CPU is what a backfill is short of
+/// on a shared machine (BENCHMARKS.md, backfill at 1 M points).
+const BACKFILL_SLICES: usize = 1;
+
+fn common(scope: &Scope, window: Duration, concurrency: usize) -> Result<Common, RepairError> {
     let bound = |s: &Option<String>, default: i64| match s {
         Some(s) => super::time::parse_bound(s).map_err(RepairError::Usage),
         None => Ok(default),
@@ -94,7 +101,7 @@ fn common(scope: &Scope, window: Duration) -> Result<Common, RepairError> {
         since,
         until,
         window,
-        concurrency: scope.concurrency.max(1),
+        concurrency: scope.concurrency.unwrap_or(concurrency).max(1),
         rate: scope.rate,
     })
 }
@@ -139,7 +146,7 @@ fn node_index(nodes: &[Node], name: &str) -> Result<usize, RepairError> {
 
 pub fn verify(config: &Config, args: &VerifyArgs) -> u8 {
     run(async {
-        let common = common(&args.scope, args.window)?;
+        let common = common(&args.scope, args.window, super::DEFAULT_CONCURRENCY)?;
         let nodes = Node::all(&config.nodes, 0)?;
         let f = verify::compare(&nodes, &common).await?;
         if args.json {
@@ -153,7 +160,11 @@ pub fn verify(config: &Config, args: &VerifyArgs) -> u8 {
 
 pub fn repair(config: &Config, args: &RepairArgs) -> u8 {
     run(async {
-        let common = common(&args.verify.scope, args.verify.window)?;
+        let common = common(
+            &args.verify.scope,
+            args.verify.window,
+            super::DEFAULT_CONCURRENCY,
+        )?;
         let nodes = Node::all(&config.nodes, common.rate)?;
         let prefer = args
             .prefer
@@ -224,7 +235,7 @@ pub fn repair(config: &Config, args: &RepairArgs) -> u8 {
 
 pub fn backfill(config: &Config, args: &BackfillArgs, data_dir: &Path) -> u8 {
     run(async {
-        let mut common = common(&args.scope, args.window)?;
+        let mut common = common(&args.scope, args.window, BACKFILL_SLICES)?;
         let nodes = Node::all(&config.nodes, common.rate)?;
         let to = node_index(&nodes, &args.to)?;
         let from = match &args.from {

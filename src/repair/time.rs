@@ -63,12 +63,86 @@ pub fn now_ns() -> i64 {
 
 /// Parses an RFC 3339 time into nanoseconds since the epoch.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let t = humantime::parse_rfc3339_weak(s.trim_end_matches('Z'))
-        .or_else(|_| humantime::parse_rfc3339(s))
-        .ok()?;
-    t.duration_since(UNIX_EPOCH)
-        .ok()
-        .map(|d| d.as_nanos() as i64)
+    // `YYYY-MM-DD[T ]HH:MM:SS[.fraction][Z|±HH:MM]`, no zone meaning UTC.
+    // Hand-written because InfluxDB's range starts in 1677: shard groups
+    // and points before 1970 (`SHOW SHARDS` says `1969-12-29T00:00:00Z` for
+    // the group holding timestamp 0) must parse, and `SystemTime`-based
+    // parsers stop at the epoch.
+    let b = s.as_bytes();
+    let num = |from: usize, to: usize| -> Option<i64> {
+        let t = b.get(from..to)?;
+        t.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| t.iter().fold(0i64, |a, &c| a * 10 + i64::from(c - b'0')))
+    };
+    let seps = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    if seps.iter().any(|&(i, c)| b.get(i) != Some(&c))
+        || !matches!(b.get(10), Some(b'T' | b't' | b' '))
+    {
+        return None;
+    }
+    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, mi, se) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut frac = 0i64;
+    if b.get(i) == Some(&b'.') {
+        let start = i + 1;
+        i = start;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        let n = i - start;
+        if n == 0 || n > 9 {
+            return None;
+        }
+        frac = num(start, i)? * 10i64.pow(9 - n as u32);
+    }
+    let offset = match b.get(i) {
+        None => 0,
+        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+        Some(&sign @ (b'+' | b'-')) if i + 6 == b.len() && b[i + 3] == b':' => {
+            let (oh, om) = (num(i + 1, i + 3)?, num(i + 4, i + 6)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let o = oh * 3600 + om * 60;
+            if sign == b'-' { -o } else { o }
+        }
+        _ => return None,
+    };
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset;
+    // In i128: InfluxDB's earliest second times 1e9 is below i64::MIN until
+    // its fraction is added.
+    i64::try_from(i128::from(secs) * 1_000_000_000 + i128::from(frac)).ok()
+}
+
+fn is_leap(y: i64) -> bool {
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days from 1970-01-01 to the civil date (proleptic Gregorian), negative
+/// before it (H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// A `--since`/`--until` value: RFC 3339, an integer in nanoseconds, `now`,
@@ -147,6 +221,40 @@ mod tests {
             1_577_836_800_000_000_000
         );
         assert!(parse_bound("yesterday-ish").is_err());
+        // Before the epoch: InfluxDB's shard group holding timestamp 0.
+        assert_eq!(
+            parse_rfc3339("1969-12-29T00:00:00Z"),
+            Some(-3 * 86_400 * 1_000_000_000)
+        );
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00.000000001Z"), Some(1));
+        // InfluxDB's earliest time.
+        assert_eq!(
+            parse_rfc3339("1677-09-21T00:12:43.145224194Z"),
+            Some(-9_223_372_036_854_775_806)
+        );
+        assert_eq!(
+            parse_rfc3339("2020-01-01T01:30:00+01:30"),
+            Some(1_577_836_800_000_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2020-01-01 00:00:00.5"),
+            Some(1_577_836_800_500_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2024-02-29T00:00:00Z"),
+            Some(1_709_164_800_000_000_000)
+        );
+        for bad in [
+            "2023-02-29T00:00:00Z",
+            "2020-13-01T00:00:00Z",
+            "2020-01-01T24:00:00Z",
+            "2020-01-01T00:00:00.Z",
+            "2020-01-01T00:00:00Zjunk",
+            "2020-01-01",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
         assert_eq!(
             split_newest_first(5, 25, 10),
             vec![(20, 25), (10, 20), (5, 10)]
