@@ -40,7 +40,6 @@ start_gateway() { # node-port... -> sets GW
     echo "bind_address: 127.0.0.1"
     echo "port: $port"
     echo "data_dir: $work/data"
-    echo "log_level: warn"
   } > "$work/inmate.yaml"
   "$BIN" --config "$work/inmate.yaml" >"$work/gw.log" 2>&1 &
   PIDS+=($!)

@@ -114,7 +114,7 @@ def run_gateway(binary, sinks, extra_yaml, work, seconds, conns, body_file, gz, 
         f.write("addresses:\n")
         for s in sinks:
             f.write(f"  - url: http://127.0.0.1:{s}\n")
-        f.write(f"bind_address: 127.0.0.1\nport: {port}\ndata_dir: {data}/data\nlog_level: warn\n")
+        f.write(f"bind_address: 127.0.0.1\nport: {port}\ndata_dir: {data}/data\n")
         f.write(extra_yaml)
     log = open(os.path.join(data, "gw.log"), "w")
     gw = subprocess.Popen([binary, "--config", cfg], stdout=log, stderr=log)

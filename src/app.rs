@@ -37,13 +37,26 @@ use crate::server::{self, Gateway, ServerError};
 
 /// Installs the log subscriber per `log_format` (`auto`: text on a terminal,
 /// JSON otherwise). `RUST_LOG` overrides the config's level.
-pub fn init_logging(level: &str, format: LogFormat) {
+///
+/// Lines are formatted on the calling thread and written by a background
+/// thread (`tracing_appender::non_blocking`), buffered: at the default
+/// `info` level every request writes an access-log line, and a `write(2)`
+/// to stdout per request on the async workers cost the read path measurably.
+/// Not lossy: when the writer falls 128k lines behind, logging waits rather
+/// than dropping lines. Keep the returned guard alive until exit: dropping
+/// it flushes what is queued.
+#[must_use = "dropping the guard stops the log writer"]
+pub fn init_logging(level: &str, format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("inmate-log-out")
+        .finish(std::io::stdout());
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+        .with_writer(writer);
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
@@ -54,6 +67,7 @@ pub fn init_logging(level: &str, format: LogFormat) {
     } else {
         fmt.try_init()
     };
+    guard
 }
 
 /// Resolves on the first SIGINT or SIGTERM.

@@ -83,7 +83,8 @@ fn main() -> ExitCode {
         }
         Some(Command::HashPassword | Command::Admin(_)) | None => {}
     }
-    inmate::app::init_logging(&config.log_level, config.log_format);
+    // Held to the end of main: dropping it flushes the log.
+    let _log_guard = inmate::app::init_logging(&config.log_level, config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

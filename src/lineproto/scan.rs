@@ -83,8 +83,9 @@ fn scan_inner(input: Bytes, now: i64, opts: &ScanOptions, fast: bool) -> ScanOut
     let mut pos = 0;
     // Position of the next '"' or '\\' at or after `pos` (len if none):
     // found with one search for many lines, so quote-free bodies pay for it
-    // once rather than per line.
-    let mut next_special = memchr::memchr2(b'"', b'\\', buf).unwrap_or(len);
+    // once rather than per line; and only once a line needs the general
+    // path (a body the fast path takes whole never searches at all).
+    let mut next_special: Option<usize> = None;
     while pos < len {
         // The common line (see `fast.rs`): valid, timestamped, plain; it
         // ends at its first newline and is copied as it is.
@@ -103,10 +104,12 @@ fn scan_inner(input: Bytes, now: i64, opts: &ScanOptions, fast: bool) -> ScanOut
             pos = end + 1;
             continue;
         }
-        if next_special < pos {
-            next_special = memchr::memchr2(b'"', b'\\', &buf[pos..]).map_or(len, |o| pos + o);
-        }
-        let (line_end, next) = find_line_end(buf, pos, next_special);
+        let special = match next_special {
+            Some(at) if at >= pos => at,
+            _ => memchr::memchr2(b'"', b'\\', &buf[pos..]).map_or(len, |o| pos + o),
+        };
+        next_special = Some(special);
+        let (line_end, next) = find_line_end(buf, pos, special);
         let block_start = pos;
         pos = next;
 
