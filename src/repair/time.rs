@@ -165,17 +165,33 @@ pub fn parse_bound(s: &str) -> Result<i64, String> {
     ))
 }
 
-/// RFC 3339 for a report (nanosecond precision when needed).
+/// RFC 3339 for a report (nanosecond precision when needed), before 1970
+/// too (InfluxDB's range starts in 1677).
 pub fn fmt_ns(ns: i64) -> String {
-    if ns <= 0 {
-        return ns.to_string();
-    }
-    let t = UNIX_EPOCH + Duration::from_nanos(ns as u64);
-    if ns % 1_000_000_000 == 0 {
-        humantime::format_rfc3339_seconds(t).to_string()
+    let (secs, nanos) = (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000));
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    let (h, mi, se) = (sod / 3600, sod % 3600 / 60, sod % 60);
+    if nanos == 0 {
+        format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{se:02}Z")
     } else {
-        humantime::format_rfc3339_nanos(t).to_string()
+        format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{se:02}.{nanos:09}Z")
     }
+}
+
+/// The civil date of a day count from 1970-01-01 (the inverse of
+/// [`days_from_civil`]).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 /// Splits `[start, end)` at multiples of `step` (aligned to the epoch, as
@@ -245,6 +261,19 @@ mod tests {
             parse_rfc3339("2024-02-29T00:00:00Z"),
             Some(1_709_164_800_000_000_000)
         );
+        for ns in [
+            0,
+            1,
+            -1,
+            -3 * 86_400 * 1_000_000_000,
+            -9_223_372_036_854_775_806,
+            1_709_164_800_000_000_000,
+            1_577_836_800_500_000_000,
+        ] {
+            assert_eq!(parse_rfc3339(&fmt_ns(ns)), Some(ns), "{}", fmt_ns(ns));
+        }
+        assert_eq!(fmt_ns(-1), "1969-12-31T23:59:59.999999999Z");
+        assert_eq!(fmt_ns(1_577_836_800_000_000_000), "2020-01-01T00:00:00Z");
         for bad in [
             "2023-02-29T00:00:00Z",
             "2020-13-01T00:00:00Z",
