@@ -79,12 +79,6 @@ impl From<Bytes> for Payload {
     }
 }
 
-impl From<&'static [u8]> for Payload {
-    fn from(b: &'static [u8]) -> Payload {
-        Payload::from(Bytes::from_static(b))
-    }
-}
-
 impl PartialEq for Payload {
     fn eq(&self, other: &Payload) -> bool {
         if other.tail.is_empty() {
@@ -101,12 +95,6 @@ impl Eq for Payload {}
 
 impl PartialEq<Bytes> for Payload {
     fn eq(&self, other: &Bytes) -> bool {
-        self.bytes_eq(other)
-    }
-}
-
-impl PartialEq<[u8]> for Payload {
-    fn eq(&self, other: &[u8]) -> bool {
         self.bytes_eq(other)
     }
 }
@@ -131,6 +119,6 @@ mod tests {
         assert_eq!(two.to_bytes(), Bytes::from_static(b"header|body"));
         assert_eq!(one.to_bytes(), Bytes::from_static(b"header|body"));
         let tail_only = Payload::from_parts(Bytes::new(), Bytes::from_static(b"x"));
-        assert_eq!(tail_only, Payload::from(&b"x"[..]));
+        assert_eq!(tail_only, Payload::from(Bytes::from_static(b"x")));
     }
 }

@@ -261,7 +261,6 @@ impl Writer {
             .file
             .write_all_vectored_at(&slices, self.seg_len)
             .map_err(|e| LogError::io("write", &self.path, e));
-        drop(slices);
         let synced = written.and_then(|()| match self.shared.opts.fsync {
             FsyncPolicy::Always => crate::metrics::fsync(|| self.file.sync_data())
                 .map_err(|e| LogError::io("fsync", &self.path, e)),
