@@ -10,32 +10,15 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::free_port;
-use inmate::config::Config;
+use common::inproc::{self, InProc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 
 /// One test at a time: the memory test reads the whole process's numbers.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// A gateway served by this test's runtime; stops when dropped.
-struct InProc {
-    addr: String,
-    stop: Option<oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for InProc {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
 
 /// Starts a gateway (anonymous, one node on a closed port) plus `extra` YAML.
 async fn gateway(extra: &str) -> InProc {
@@ -47,25 +30,7 @@ async fn gateway(extra: &str) -> InProc {
         free_port(),
         serde_json::to_string(&dir.path().to_string_lossy()).expect("quote")
     );
-    let config = Config::from_yaml(&yaml, Path::new("hostile.yaml"), &|_| None)
-        .unwrap_or_else(|e| panic!("config: {e}\n{yaml}"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let running = inmate::app::start(config).await.expect("start");
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let shutdown = async {
-            let _ = rx.await;
-        };
-        running.serve(listener, shutdown).await.expect("serve");
-    });
-    InProc {
-        addr,
-        stop: Some(tx),
-        _dir: dir,
-    }
+    inproc::serve(&yaml, "hostile.yaml", dir).await
 }
 
 /// Reads until the gateway closes the connection; returns what it sent.

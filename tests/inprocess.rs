@@ -11,30 +11,13 @@
 mod common;
 
 use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
+use common::inproc::{self, InProc};
 use common::{V2Options, V2Stub, eventually, free_port};
-use inmate::config::Config;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 const TOKEN: &str = "front-door-secret";
-
-/// A gateway served by this test's runtime; stops when dropped.
-struct InProc {
-    url: String,
-    stop: Option<oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for InProc {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
 
 /// A node URL on which nothing listens.
 fn closed_node() -> String {
@@ -55,26 +38,7 @@ async fn start(nodes: &[&str], extra: &str) -> InProc {
          queue:\n  retry_max_delay: 0.2\n  fsync: never\n{extra}",
         serde_json::to_string(&dir.path().to_string_lossy()).expect("quote")
     ));
-    let config = Config::from_yaml(&yaml, Path::new("inprocess.yaml"), &|_| None)
-        .unwrap_or_else(|e| panic!("config: {e}\n{yaml}"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let shutdown = async {
-            let _ = rx.await;
-        };
-        if let Err(e) = inmate::app::serve(listener, config, shutdown).await {
-            panic!("serve failed: {e}");
-        }
-    });
-    InProc {
-        url,
-        stop: Some(tx),
-        _dir: dir,
-    }
+    inproc::serve(&yaml, "inprocess.yaml", dir).await
 }
 
 fn http() -> reqwest::Client {

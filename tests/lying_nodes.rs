@@ -11,17 +11,15 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::eventually;
-use inmate::config::Config;
+use common::inproc::{self, InProc};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 /// The query answer of the good node (and what the cutter starts to send).
 const RESULT: &str = r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["time","v"],"values":[[0,1],[1,2],[2,3]]}]}]}"#;
@@ -117,13 +115,6 @@ async fn stub(script: Script) -> Stub {
     Stub { url, hits }
 }
 
-/// A gateway served by this test's runtime; stops when dropped.
-struct InProc {
-    url: String,
-    _stop: oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
-}
-
 async fn gateway(nodes: &[&str], extra: &str) -> InProc {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut yaml = String::from("addresses:\n");
@@ -136,24 +127,7 @@ async fn gateway(nodes: &[&str], extra: &str) -> InProc {
          queue:\n  fsync: never\n{extra}",
         serde_json::to_string(&dir.path().to_string_lossy()).expect("quote")
     ));
-    let config = Config::from_yaml(&yaml, Path::new("lying.yaml"), &|_| None)
-        .unwrap_or_else(|e| panic!("config: {e}\n{yaml}"));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let shutdown = async {
-            let _ = rx.await;
-        };
-        if let Err(e) = inmate::app::serve(listener, config, shutdown).await {
-            panic!("serve failed: {e}");
-        }
-    });
-    InProc {
-        url,
-        _stop: tx,
-        _dir: dir,
-    }
+    inproc::serve(&yaml, "lying.yaml", dir).await
 }
 
 /// `/health`'s entry for the node at `url`.

@@ -23,6 +23,7 @@
 pub mod api;
 pub mod gateway;
 pub mod influxd;
+pub mod inproc;
 pub mod tls;
 pub mod v2stub;
 
