@@ -6,8 +6,9 @@
 //! irregular corners on every byte: a separate newline search, a byte loop
 //! per name, and a digit-by-digit timestamp. Here one forward pass over the
 //! line finds each token's end eight bytes at a time (SWAR on `u64`, no
-//! `unsafe`), parses timestamps eight digits at a time, and finds the line
-//! end as a by-product. Short numbers (`0.5,`, `12i `) are checked within
+//! `unsafe`), checks timestamp digits eight at a time (their value is only
+//! computed when the range check needs it: not for nanoseconds below
+//! 9 * 10^18), and finds the line end as a by-product. Short numbers (`0.5,`, `12i `) are checked within
 //! one word.
 //!
 //! Most of the rest is skipped on repeats (`memo.rs`): a series key whose
@@ -26,11 +27,11 @@
 //! InfluxDB answer. The differential tests in `tests_fast.rs` hold the two
 //! paths to agreement.
 
-use super::ScanOptions;
 use super::fields::scan_simple_number;
 use super::line::{MAX_KEY_LENGTH, has_duplicate_keys, time_in_range};
-use super::memo::{Field, Known, Memo, probe_key, same};
+use super::memo::{Field, Known, Memo, probe_key, word};
 use super::storage::{FieldType, TypeTracker, hash_bytes};
+use super::{Precision, ScanOptions};
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -91,22 +92,6 @@ fn next_stop(buf: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The value of eight ASCII digits (first digit in the lowest byte), or
-/// `None` if any byte is not a digit.
-#[inline(always)]
-fn eight_digits(x: u64) -> Option<u64> {
-    let all_digits = (x & (ONES * 0xF0)) == ONES * 0x30
-        && (x.wrapping_add(ONES * 0x06) & (ONES * 0xF0)) == ONES * 0x30;
-    if !all_digits {
-        return None;
-    }
-    // Pairs, then quads, then all eight (Lemire's SWAR digit parsing).
-    let v = x - ONES * 0x30;
-    let v = (v.wrapping_mul(10 * 256 + 1) >> 8) & 0x00FF_00FF_00FF_00FF;
-    let v = (v.wrapping_mul(100 * 65_536 + 1) >> 16) & 0x0000_FFFF_0000_FFFF;
-    Some(v.wrapping_mul(10_000 * (1 << 32) + 1) >> 32)
-}
-
 /// Parses the timestamp at `i` up to the `\n` ending the line (or the end
 /// of `buf`); returns that index when the timestamp is valid and in range.
 #[inline(always)]
@@ -116,17 +101,13 @@ fn timestamp(buf: &[u8], mut i: usize, opts: &ScanOptions) -> Option<usize> {
         i += 1;
     }
     let start = i;
-    let mut acc: u64 = 0;
-    // At most two words: 19 digits is the longest accepted here.
+    // Digits only, eight at a time, then one by one: 19 is the most any
+    // timestamp can have.
     for _ in 0..2 {
-        let Some(word) = buf.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) else {
-            break;
-        };
-        let Some(v) = eight_digits(u64::from_le_bytes(word)) else {
-            break;
-        };
-        acc = acc * 100_000_000 + v;
-        i += 8;
+        match word(buf, i) {
+            Some(x) if non_digits(x) == 0 => i += 8,
+            _ => break,
+        }
     }
     while let Some(&c) = buf.get(i) {
         if !c.is_ascii_digit() {
@@ -135,12 +116,21 @@ fn timestamp(buf: &[u8], mut i: usize, opts: &ScanOptions) -> Option<usize> {
         if i - start == 19 {
             return None;
         }
-        acc = acc * 10 + u64::from(c - b'0');
         i += 1;
     }
     if i == start || !matches!(buf.get(i), None | Some(b'\n')) {
         return None;
     }
+    // Nanoseconds below 9 * 10^18 in size are within InfluxDB's range
+    // (2^63 - 2 > 9.2 * 10^18) whatever their digits: every timestamp of
+    // this century has 19 digits and starts with 1.
+    let digits = &buf[start..i];
+    if opts.precision == Precision::Nanosecond && (digits.len() < 19 || digits[0] < b'9') {
+        return Some(i);
+    }
+    let acc = digits
+        .iter()
+        .fold(0u64, |acc, &c| acc * 10 + u64::from(c - b'0'));
     let ts = if negative {
         if acc > 1 << 63 {
             return None;
@@ -155,7 +145,8 @@ fn timestamp(buf: &[u8], mut i: usize, opts: &ScanOptions) -> Option<usize> {
 /// High bit of each byte of `x` that is not an ASCII digit.
 #[inline(always)]
 fn non_digits(x: u64) -> u64 {
-    lt_mask(x, b'0') | (!lt_mask(x, b'9' + 1) & HIGHS)
+    // `c ^ 0x30` is below 10 exactly for the ten digits.
+    !lt_mask(x ^ (ONES * u64::from(b'0')), 10) & HIGHS
 }
 
 /// The number at `i` (`D+`, `D+.D+` or `D+i`, then `,` or ` `) when it fits
@@ -202,6 +193,17 @@ fn boolean(buf: &[u8], i: usize) -> Option<usize> {
         b"t" | b"T" | b"f" | b"F" | b"true" | b"false" | b"TRUE" | b"True" | b"FALSE" | b"False"
     )
     .then_some(end)
+}
+
+/// The numeric or boolean value at `i`: the index just past it and its
+/// type.
+#[inline(always)]
+fn value_at(buf: &[u8], i: usize) -> Option<(usize, FieldType)> {
+    match *buf.get(i)? {
+        b'0'..=b'9' | b'-' => number(buf, i),
+        b't' | b'T' | b'f' | b'F' => Some((boolean(buf, i)?, FieldType::Boolean)),
+        _ => None,
+    }
 }
 
 /// Tries the common line shape at `start` (which must be where the line's
@@ -254,15 +256,36 @@ pub(crate) fn fast_line(
     cur.clear();
     let mut same_layout = true;
     let mut idx = 0;
-    loop {
+    // The common case first: field after field as the layout has it, key
+    // and type; the first difference goes on below from that field.
+    let mut ended = false;
+    for f in layout {
+        if !f.matches(buf, i) {
+            break;
+        }
+        let value = i + (f.key_end - f.key) + 1;
+        let (end, ty) = value_at(buf, value)?;
+        if ty != f.ty {
+            break;
+        }
+        idx += 1;
+        match buf.get(end) {
+            Some(b',') => i = end + 1,
+            Some(b' ') => {
+                i = end;
+                ended = true;
+                break;
+            }
+            _ => return None,
+        }
+    }
+    while !ended {
         let key = i;
         let expected = layout.get(idx);
         // Same bytes as a key that passed here before, then `=`: same
         // verdict, no search.
-        let matched = expected.filter(|f| {
-            // The remembered key is followed by its `=`: compare that too.
-            same(buf, key, f.key, f.key_end - f.key + 1)
-        });
+        // The remembered key is followed by its `=`: compare that too.
+        let matched = expected.filter(|f| f.matches(buf, key));
         let field_end = match matched {
             Some(f) => key + (f.key_end - f.key),
             None => {
@@ -273,13 +296,8 @@ pub(crate) fn fast_line(
                 e
             }
         };
-        let value = field_end + 1;
         let ty;
-        (i, ty) = match *buf.get(value)? {
-            b'0'..=b'9' | b'-' => number(buf, value)?,
-            b't' | b'T' | b'f' | b'F' => (boolean(buf, value)?, FieldType::Boolean),
-            _ => return None,
-        };
+        (i, ty) = value_at(buf, field_end + 1)?;
         // A field equal to the layout's (key and type) is in the tracker.
         if matched.is_none_or(|f| f.ty != ty) {
             if same_layout {
@@ -289,16 +307,12 @@ pub(crate) fn fast_line(
             types.add(m, &buf[key..field_end], ty);
         }
         if !same_layout {
-            cur.push(Field {
-                key,
-                key_end: field_end,
-                ty,
-            });
+            cur.push(Field::new(buf, key, field_end, ty));
         }
         idx += 1;
         match buf.get(i) {
             Some(b',') => i += 1,
-            Some(b' ') => break,
+            Some(b' ') => ended = true,
             _ => return None,
         }
     }

@@ -59,27 +59,27 @@ fn mix(h: u64, w: u64) -> u64 {
 /// are taken from `start`, the last one zero-padded).
 #[inline(always)]
 pub(crate) fn probe_key(buf: &[u8], start: usize) -> Option<(usize, u64)> {
-    let limit = buf.len().min(start + MAX_MEMO_KEY);
+    let region = buf.get(start..buf.len().min(start + MAX_MEMO_KEY))?;
     let mut h = 0;
-    let mut i = start;
-    while let Some(word) = buf.get(i..i + 8).filter(|_| i + 8 <= limit) {
-        let x = u64::from_le_bytes(<[u8; 8]>::try_from(word).ok()?);
+    let mut words = region.chunks_exact(8);
+    for (k, w) in words.by_ref().enumerate() {
+        let x = as_word(w);
         let m = eq_mask(x, b' ');
         if m != 0 {
-            let n = m.trailing_zeros() / 8;
+            let n = (m.trailing_zeros() / 8) as usize;
             // `n` bytes before the space; n == 0 keeps nothing.
             let keep = (1u64 << (8 * n)).wrapping_sub(1);
-            let sp = i + n as usize;
-            return Some((sp, finish(mix(h, x & keep), sp - start)));
+            let len = 8 * k + n;
+            return Some((start + len, finish(mix(h, x & keep), len)));
         }
         h = mix(h, x);
-        i += 8;
     }
+    let done = region.len() - words.remainder().len();
     let mut last = [0u8; 8];
-    for (k, &c) in buf.get(i..limit)?.iter().enumerate() {
+    for (k, &c) in words.remainder().iter().enumerate() {
         if c == b' ' {
-            let sp = i + k;
-            return Some((sp, finish(mix(h, u64::from_le_bytes(last)), sp - start)));
+            let len = done + k;
+            return Some((start + len, finish(mix(h, u64::from_le_bytes(last)), len)));
         }
         last[k] = c;
     }
@@ -199,28 +199,38 @@ impl SeriesMemo {
 /// bytes at a time (inline: keys are short, a `memcmp` call costs more).
 #[inline(always)]
 pub(crate) fn same(buf: &[u8], a: usize, b: usize, n: usize) -> bool {
-    let word = |i: usize| {
-        buf.get(i..i + 8)
-            .and_then(|w| <[u8; 8]>::try_from(w).ok())
-            .map(u64::from_le_bytes)
+    let (Some(x), Some(y)) = (buf.get(a..a + n), buf.get(b..b + n)) else {
+        return false;
     };
     if n < 8 {
-        return match (word(a), word(b)) {
-            (Some(x), Some(y)) => (x ^ y) & ((1u64 << (8 * n)) - 1) == 0,
-            _ => buf
-                .get(a..a + n)
-                .is_some_and(|x| Some(x) == buf.get(b..b + n)),
+        // One word each when the buffer extends far enough; the bytes past
+        // `n` are masked off.
+        return match (word(buf, a), word(buf, b)) {
+            (Some(p), Some(q)) => (p ^ q) & ((1u64 << (8 * n)) - 1) == 0,
+            _ => x == y,
         };
     }
-    let mut k = 0;
-    while k + 8 < n {
-        match (word(a + k), word(b + k)) {
-            (Some(x), Some(y)) if x == y => k += 8,
-            _ => return false,
+    let mut xs = x.chunks_exact(8);
+    let mut ys = y.chunks_exact(8);
+    for (p, q) in xs.by_ref().zip(ys.by_ref()) {
+        if as_word(p) != as_word(q) {
+            return false;
         }
     }
     // The last word, overlapping the previous one.
-    matches!((word(a + n - 8), word(b + n - 8)), (Some(x), Some(y)) if x == y)
+    as_word(&x[n - 8..]) == as_word(&y[n - 8..])
+}
+
+/// The eight bytes at `i` as a little-endian word, if in bounds.
+#[inline(always)]
+pub(crate) fn word(buf: &[u8], i: usize) -> Option<u64> {
+    buf.get(i..i + 8).map(as_word)
+}
+
+/// `w` (eight bytes long in every caller) as a little-endian word.
+#[inline(always)]
+pub(crate) fn as_word(w: &[u8]) -> u64 {
+    u64::from_le_bytes(<[u8; 8]>::try_from(w).unwrap_or_default())
 }
 
 /// One field of a remembered layout: its key's range in the body, and the
@@ -230,6 +240,47 @@ pub(crate) struct Field {
     pub key: usize,
     pub key_end: usize,
     pub ty: FieldType,
+    /// The key with its `=` as at most two words (the first eight bytes,
+    /// masked, and the last eight), so a later line's key is compared
+    /// without loading this one again; `None` when longer than 16 bytes
+    /// or too close to the end of the body.
+    words: Option<(u64, u64)>,
+}
+
+impl Field {
+    /// The field whose key is `buf[key..key_end]` (followed by its `=`).
+    #[inline(always)]
+    pub(crate) fn new(buf: &[u8], key: usize, key_end: usize, ty: FieldType) -> Field {
+        let n = key_end - key + 1;
+        let words = match (word(buf, key), n) {
+            (Some(lo), 1..=8) => Some((lo & low_bytes(n), 0)),
+            (Some(lo), 9..=16) => word(buf, key + n - 8).map(|hi| (lo, hi)),
+            _ => None,
+        };
+        Field {
+            key,
+            key_end,
+            ty,
+            words,
+        }
+    }
+
+    /// Whether `buf[at..]` starts with this field's key and `=`.
+    #[inline(always)]
+    pub(crate) fn matches(&self, buf: &[u8], at: usize) -> bool {
+        let n = self.key_end - self.key + 1;
+        match (self.words, word(buf, at)) {
+            (Some((lo, _)), Some(w)) if n <= 8 => (w ^ lo) & low_bytes(n) == 0,
+            (Some((lo, hi)), Some(w)) => w == lo && word(buf, at + n - 8) == Some(hi),
+            _ => same(buf, at, self.key, n),
+        }
+    }
+}
+
+/// A mask of the low `n` bytes of a word (`1 <= n <= 8`).
+#[inline(always)]
+fn low_bytes(n: usize) -> u64 {
+    u64::MAX >> (64 - 8 * n)
 }
 
 /// A field layout per measurement hash (see the module docs).

@@ -90,6 +90,11 @@ const PIECES: &[&str] = &[
     "1700000000000000000",
     "-1700000000000000000",
     "9223372036854775807",
+    "9223372036854775806",
+    "-9223372036854775806",
+    "-9223372036854775807",
+    "8999999999999999999",
+    "9000000000000000000",
     "99999999999999999999",
     "12345678",
     "0000000000000000001",
@@ -274,6 +279,44 @@ fn fast_path_declines_what_it_does_not_handle() {
             assert_eq!(got, None, "{line:?}");
         }
     }
+}
+
+/// Timestamps at the edges of InfluxDB's range, where the fast path stops
+/// skipping the parse (19 digits from 9 on) or the range check bites.
+#[test]
+fn timestamps_at_the_range_edges_scan_the_same() {
+    let edges = [
+        "8999999999999999999",
+        "9000000000000000000",
+        "9223372036854775806",
+        "9223372036854775807",
+        "9999999999999999999",
+        "-8999999999999999999",
+        "-9223372036854775806",
+        "-9223372036854775807",
+        "-9223372036854775808",
+        "1",
+        "-1",
+    ];
+    for ts in edges {
+        let line = format!("cpu,host=a v=1 {ts}\n");
+        for opts in options() {
+            assert_same(line.as_bytes(), &opts);
+        }
+    }
+    // And the fast path does decide them: the answers are the range's.
+    let points = |ts: &str| {
+        scan_with(
+            Bytes::from(format!("m v=1 {ts}\n")),
+            NOW,
+            &ScanOptions::default(),
+        )
+        .points
+    };
+    assert_eq!(points("9223372036854775806"), 1);
+    assert_eq!(points("9223372036854775807"), 0);
+    assert_eq!(points("-9223372036854775806"), 1);
+    assert_eq!(points("-9223372036854775807"), 0);
 }
 
 #[test]
