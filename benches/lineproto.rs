@@ -11,25 +11,10 @@ use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use inmate::lineproto::scan;
 
-/// ~1 MiB of Telegraf-style cpu lines, every one timestamped.
-fn telegraf_batch() -> String {
-    let mut s = String::new();
-    let mut i = 0u64;
-    while s.len() < 1 << 20 {
-        s.push_str(&format!(
-            "cpu,host=server{:02},region=us-west,cpu=cpu{} usage_user=0.5,usage_system=0.25,\
-             usage_idle=99.1,usage_iowait=0i {}\n",
-            i % 50,
-            i % 8,
-            1_700_000_000_000_000_000u64 + i
-        ));
-        i += 1;
-    }
-    s
-}
+mod support;
 
 fn bench(c: &mut Criterion) {
-    let text = telegraf_batch();
+    let (text, _) = support::telegraf_batch();
     let input = Bytes::from(text.clone());
     let mut g = c.benchmark_group("lineproto");
     g.throughput(Throughput::Bytes(text.len() as u64));
