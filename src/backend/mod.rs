@@ -33,6 +33,7 @@ pub mod catalog;
 pub mod client;
 pub mod cluster;
 pub mod deadletter;
+pub mod h1;
 pub mod health;
 pub mod orgs;
 pub mod replicator;
@@ -63,6 +64,8 @@ pub struct Node {
     pub health: Arc<Health>,
     /// Read load, for choosing among nodes that may answer a read.
     pub load: cluster::Load,
+    /// Idle connections for reads when the node is plain http ([`h1`]).
+    pub h1: h1::Pool,
     next_unapplied: tokio::sync::watch::Sender<u64>,
     admin: std::sync::atomic::AtomicU8,
     answers: Mutex<BTreeMap<u64, Answer>>,
@@ -75,6 +78,7 @@ impl Node {
             config,
             health: Arc::new(health),
             load: cluster::Load::default(),
+            h1: h1::Pool::default(),
             next_unapplied: tokio::sync::watch::Sender::new(next_unapplied),
             admin: std::sync::atomic::AtomicU8::new(cluster::Admin::Enabled as u8),
             answers: Mutex::new(BTreeMap::new()),
