@@ -15,7 +15,9 @@
 //!   it ("has it applied `seq`?"); write consistency levels, read-your-writes
 //!   routing and mutation answers all wait on it through the cluster;
 //! - an operator mode ([`cluster::Admin`]) and its read load
-//!   ([`cluster::Load`]).
+//!   ([`cluster::Load`]);
+//! - for a plain-http node, its idle read connections ([`h1::Pool`]: reads
+//!   run in the caller's task instead of through the shared hyper client).
 //!
 //! Across nodes, [`catalog::Catalog`] keeps which databases and retention
 //! policies exist, so the write door can answer InfluxDB's 404.
