@@ -62,7 +62,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Most buffers per vectored write (well under any `IOV_MAX`).
 const MAX_IOV: usize = 64;
 
-/// One node's idle keep-alive connections, most recently used last.
+/// One node's idle keep-alive connections, most recently pooled last (and
+/// taken first, the least likely to have been closed by the node).
 #[derive(Default)]
 pub struct Idles {
     idle: Mutex<Vec<(TcpStream, Instant)>>,
@@ -80,15 +81,19 @@ impl Idles {
         None
     }
 
-    /// Keeps `stream` for reuse (closing the oldest one when full).
+    /// Keeps `stream` for reuse, closing the ones too old to reuse (and the
+    /// oldest one when full). Oldest first: the list is in pooling order.
     fn put(&self, stream: TcpStream) {
         let Ok(mut idle) = self.idle.lock() else {
             return;
         };
+        let now = Instant::now();
+        let expired = idle.partition_point(|(_, since)| now - *since >= MAX_IDLE_AGE);
+        idle.drain(..expired);
         if idle.len() >= MAX_IDLE {
             idle.remove(0);
         }
-        idle.push((stream, Instant::now()));
+        idle.push((stream, now));
     }
 
     #[cfg(test)]

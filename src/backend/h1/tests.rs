@@ -317,3 +317,18 @@ async fn request_head_and_body_go_out_as_written() {
         )
     );
 }
+
+#[tokio::test]
+async fn the_pool_keeps_at_most_max_idle() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let idles = Idles::default();
+    let mut accepted = Vec::new();
+    for _ in 0..MAX_IDLE + 3 {
+        idles.put(TcpStream::connect(addr).await.unwrap());
+        accepted.push(listener.accept().await.unwrap().0);
+    }
+    assert_eq!(idles.len(), MAX_IDLE);
+    assert!(idles.take().is_some());
+    assert_eq!(idles.len(), MAX_IDLE - 1);
+}
