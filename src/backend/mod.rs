@@ -15,7 +15,9 @@
 //!   it ("has it applied `seq`?"); write consistency levels, read-your-writes
 //!   routing and mutation answers all wait on it through the cluster;
 //! - an operator mode ([`cluster::Admin`]) and its read load
-//!   ([`cluster::Load`]).
+//!   ([`cluster::Load`]);
+//! - for a plain-http node, its idle read connections ([`h1::Pool`]: reads
+//!   run in the caller's task instead of through the shared hyper client).
 //!
 //! Across nodes, [`catalog::Catalog`] keeps which databases and retention
 //! policies exist, so the write door can answer InfluxDB's 404.
@@ -33,6 +35,7 @@ pub mod catalog;
 pub mod client;
 pub mod cluster;
 pub mod deadletter;
+pub mod h1;
 pub mod health;
 pub mod orgs;
 pub mod replicator;
@@ -63,6 +66,8 @@ pub struct Node {
     pub health: Arc<Health>,
     /// Read load, for choosing among nodes that may answer a read.
     pub load: cluster::Load,
+    /// Idle connections for reads when the node is plain http ([`h1`]).
+    pub h1: h1::Pool,
     next_unapplied: tokio::sync::watch::Sender<u64>,
     admin: std::sync::atomic::AtomicU8,
     answers: Mutex<BTreeMap<u64, Answer>>,
@@ -75,6 +80,7 @@ impl Node {
             config,
             health: Arc::new(health),
             load: cluster::Load::default(),
+            h1: h1::Pool::default(),
             next_unapplied: tokio::sync::watch::Sender::new(next_unapplied),
             admin: std::sync::atomic::AtomicU8::new(cluster::Admin::Enabled as u8),
             answers: Mutex::new(BTreeMap::new()),
