@@ -1,7 +1,10 @@
 //! Building and sending requests to one node.
 //!
 //! One pooled HTTP client is shared by every node (connections are pooled per
-//! host, so nodes do not interfere). Here the per-node rewrite happens: the
+//! host, so nodes do not interfere) for writes, mutations, health checks and
+//! reads to https nodes; reads to plain-http nodes go through each node's
+//! lean in-task client ([`super::h1`]) with a request built here. Here the
+//! per-node rewrite happens: the
 //! node's configured credentials replace the client's, and nothing the
 //! gateway consumed itself (its own token) ever leaves.
 //!
