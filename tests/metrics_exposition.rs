@@ -13,26 +13,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{Gateway, Influxd, api, config_yaml};
-
-/// True when `tool` is on PATH; otherwise prints why the test is skipped
-/// (or panics under CI).
-fn have(tool: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is not installed but CI is set: run scripts/test.sh (ensure_prometheus)"
-        );
-        eprintln!("SKIPPED: {tool} is not installed (apt-get install prometheus); not under CI");
-    }
-    found
-}
+use common::{Gateway, Influxd, api, config_yaml, have_prometheus_tool};
 
 /// Runs promtool with `args` (and `stdin`); returns (success, output).
 fn promtool(args: &[&str], stdin: Option<&str>) -> (bool, String) {
@@ -67,7 +48,7 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn exposition_passes_promtool_and_only_the_main_port_needs_the_token() {
-    if !have("promtool") {
+    if !have_prometheus_tool("promtool") {
         return;
     }
     let node = Influxd::start().await;
@@ -147,7 +128,7 @@ async fn exposition_passes_promtool_and_only_the_main_port_needs_the_token() {
 #[test]
 fn promtool_lints_a_bad_exposition() {
     // The check above can fail: promtool rejects names against convention.
-    if !have("promtool") {
+    if !have_prometheus_tool("promtool") {
         return;
     }
     let bad =
@@ -158,7 +139,7 @@ fn promtool_lints_a_bad_exposition() {
 
 #[test]
 fn alert_rules_pass_promtool_check_and_unit_tests() {
-    if !have("promtool") {
+    if !have_prometheus_tool("promtool") {
         return;
     }
     let (ok, out) = promtool(

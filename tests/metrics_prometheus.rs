@@ -13,7 +13,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::{Gateway, Influxd, api, config_yaml};
@@ -38,26 +38,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
-}
-
-/// None (after saying why) when prometheus is absent and CI is not set.
-fn prometheus_available() -> bool {
-    let found = Command::new("prometheus")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "prometheus is not installed but CI is set: run scripts/test.sh (ensure_prometheus)"
-        );
-        eprintln!(
-            "SKIPPED: prometheus is not installed (apt-get install prometheus); not under CI"
-        );
-    }
-    found
 }
 
 impl Prometheus {
@@ -171,7 +151,7 @@ const FAST: &str = "health_check_interval: 0.2\nhealth_threshold: 1\nretry_delay
 
 #[tokio::test]
 async fn prometheus_sees_a_down_nodes_backlog_rise_then_drain() {
-    if !prometheus_available() {
+    if !common::have_prometheus_tool("prometheus") {
         return;
     }
     let (a, mut b) = api::two_nodes("m").await;
@@ -266,7 +246,7 @@ fn metric_names(expr: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn every_dashboard_query_parses_and_names_known_metrics() {
-    if !prometheus_available() {
+    if !common::have_prometheus_tool("prometheus") {
         return;
     }
     let node = Influxd::start().await;
@@ -343,7 +323,7 @@ async fn every_dashboard_query_parses_and_names_known_metrics() {
 #[tokio::test]
 async fn the_dashboard_check_catches_bad_queries() {
     // The check above can fail: a typo'd name and a syntax error are caught.
-    if !prometheus_available() {
+    if !common::have_prometheus_tool("prometheus") {
         return;
     }
     assert_eq!(

@@ -205,6 +205,26 @@ pub async fn influx_cli(port: u16, args: &[&str]) -> (bool, String) {
     run_influx_cli(&mut cmd).await
 }
 
+/// Whether the Prometheus tool `tool` (`prometheus`, `promtool`) is on
+/// PATH. When it is not, says why the caller skips, or panics under CI
+/// (`scripts/test.sh` installs it there: `ensure_prometheus`).
+pub fn have_prometheus_tool(tool: &str) -> bool {
+    let found = std::process::Command::new(tool)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is not installed but CI is set: run scripts/test.sh (ensure_prometheus)"
+        );
+        eprintln!("SKIPPED: {tool} is not installed (apt-get install prometheus); not under CI");
+    }
+    found
+}
+
 /// A loopback port that was free a moment ago and has not been handed out
 /// before in this test binary (parallel fixtures would otherwise race for
 /// the same port). Another process may still grab it before it is used, so
