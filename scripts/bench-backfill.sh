@@ -22,15 +22,11 @@ set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
 POINTS=${1:-200000}; BATCH=${2:-5000}
-command -v influxd >/dev/null || { echo "needs influxd (apt-get install -y influxdb)"; exit 1; }
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 # shellcheck source=scripts/bench-influxd-lib.sh
 source scripts/bench-influxd-lib.sh
-cargo build --release --quiet
-BIN=$(release_bin inmate)
-work=$(mktemp -d "${TMPDIR:-/tmp}/inmate-bench-backfill.XXXXXX")
-trap bench_cleanup EXIT
+bench_setup backfill
 LOAD0=$(load_avg)
 
 start_influxd src; SRC="http://127.0.0.1:$PORT"; SRC_PID=$PID

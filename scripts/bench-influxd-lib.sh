@@ -4,9 +4,20 @@
 #
 # Why: both need throwaway influxd processes on free ports, the CPU seconds
 # each one used, and the same synthetic points (scripts/bench-points.py).
-# The caller sets `work` (a temp dir) and calls `bench_cleanup` on exit.
+# The caller calls `bench_setup NAME` first.
 
 PIDS=()
+
+# bench_setup NAME: what each of these benchmarks does first: checks for
+# influxd, builds the release binary (sets BIN), makes the temp dir $work
+# (inmate-bench-NAME.*) and removes it, with every started process, on exit.
+bench_setup() {
+  command -v influxd >/dev/null || { echo "needs influxd (apt-get install -y influxdb)"; exit 1; }
+  cargo build --release --quiet
+  BIN=$(release_bin inmate)
+  work=$(mktemp -d "${TMPDIR:-/tmp}/inmate-bench-$1.XXXXXX")
+  trap bench_cleanup EXIT
+}
 
 bench_cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done

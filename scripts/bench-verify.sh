@@ -18,15 +18,11 @@ set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
 POINTS=${1:-10000000}; BATCH=${2:-50000}
-command -v influxd >/dev/null || { echo "needs influxd (apt-get install -y influxdb)"; exit 1; }
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 # shellcheck source=scripts/bench-influxd-lib.sh
 source scripts/bench-influxd-lib.sh
-cargo build --release --quiet
-BIN=$(release_bin inmate)
-work=$(mktemp -d "${TMPDIR:-/tmp}/inmate-bench-verify.XXXXXX")
-trap bench_cleanup EXIT
+bench_setup verify
 
 start_influxd a; A="http://127.0.0.1:$PORT"; A_PID=$PID
 start_influxd b; B="http://127.0.0.1:$PORT"; B_PID=$PID
