@@ -38,6 +38,10 @@
 //! - [`admin`]: the admin API (`/inmate/v1/`) and the operator's CLI commands.
 //! - [`repair`]: `verify`, `repair` and `backfill`: finding and copying what nodes lack.
 
+// The crate has no `unsafe` of its own (SIMD, syscalls and TLS come from
+// audited dependencies); keep it that way.
+#![forbid(unsafe_code)]
+
 pub mod admin;
 pub mod app;
 pub mod backend;

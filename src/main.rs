@@ -1,4 +1,5 @@
 //! The `inmate` binary: parses the command line and hands over to the library.
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
