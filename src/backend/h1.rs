@@ -40,11 +40,11 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 pub use body::{BodyError, LeanBody};
-use body::{Conn, Framing, READ_CHUNK};
+use body::{Conn, Framing, READ_CHUNK, poll_fill};
 use chunked::Chunked;
 
 use super::client::{Chunks, SendError};
@@ -277,10 +277,7 @@ async fn exchange(
         if buf.len() > MAX_HEAD {
             return Err(Failure::Other("response head too large".into()));
         }
-        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
-        }
-        match stream.read_buf(&mut buf).await {
+        match std::future::poll_fn(|cx| poll_fill(&stream, &mut buf, cx)).await {
             Ok(0) if !answered && buf.is_empty() => {
                 return Err(Failure::Stale(
                     "connection closed before message completed".into(),

@@ -8,8 +8,8 @@
 //! line finds each token's end eight bytes at a time (SWAR on `u64`, no
 //! `unsafe`), checks timestamp digits eight at a time (their value is only
 //! computed when the range check needs it: not for nanoseconds below
-//! 9 * 10^18), and finds the line end as a by-product. Short numbers (`0.5,`, `12i `) are checked within
-//! one word.
+//! 9 * 10^18), and finds the line end as a by-product. Short numbers
+//! (`0.5,`, `12i `) are checked within one word.
 //!
 //! Most of the rest is skipped on repeats (`memo.rs`): a series key whose
 //! bytes equal one that passed before in the same body (found by one
@@ -70,8 +70,7 @@ static NAME_CONTINUES: [bool; 0x30] = {
 /// none. Bytes such as `-` `.` `/` are flagged by the word test but skipped.
 #[inline(always)]
 fn next_stop(buf: &[u8], mut i: usize) -> usize {
-    while let Some(word) = buf.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
-        let x = u64::from_le_bytes(word);
+    while let Some(x) = word(buf, i) {
         let mut mask = lt_mask(x, b'0') | eq_mask(x, b'=') | eq_mask(x, b'\\');
         while mask != 0 {
             let j = i + (mask.trailing_zeros() / 8) as usize;
@@ -155,8 +154,7 @@ fn non_digits(x: u64) -> u64 {
 /// Accepts a subset of what `scan_simple_number` accepts, at the same end.
 #[inline(always)]
 pub(crate) fn number(buf: &[u8], i: usize) -> Option<(usize, FieldType)> {
-    if let Some(word) = buf.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
-        let x = u64::from_le_bytes(word);
+    if let Some(x) = word(buf, i) {
         let nd = non_digits(x);
         let p = (nd.trailing_zeros() / 8) as usize;
         if p > 0 && p < 8 {

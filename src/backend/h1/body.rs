@@ -88,7 +88,8 @@ impl LeanBody {
     }
 }
 
-/// Reads what the socket has into `buf` (waiting for at least one byte or EOF).
+/// Reads what the socket has into `buf` (waiting for at least one byte or
+/// EOF): the one read of this client, for response heads and bodies alike.
 pub(super) fn poll_fill(
     stream: &TcpStream,
     buf: &mut BytesMut,
