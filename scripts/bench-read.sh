@@ -7,6 +7,10 @@
 # written *through the gateway* and replicated to both nodes. Then wrk runs
 # GET /query against the node directly and against the gateway, alternating
 # (direct, gateway, direct, gateway) so drifting machine load hits both sides.
+# When nginx is installed, the saturated runs also go through nginx as a plain
+# reverse proxy in front of the same two nodes (keep-alive upstream, access
+# log on, `worker_processes auto`): what a generic proxy costs on the same
+# cores, as a reference for the gateway's ratio.
 #
 # Usage: scripts/bench-read.sh [seconds] [connections] [points]
 set -euo pipefail
@@ -42,6 +46,29 @@ for _ in $(seq 100); do
 done
 echo "points: node1=$(count "http://127.0.0.1:$N1") node2=$(count "http://127.0.0.1:$N2") (wanted $POINTS)"
 
+NGINX=""
+if command -v nginx >/dev/null; then
+  NP=$(free_port)
+  mkdir -p "$work/nginx"
+  cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes auto;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log $work/nginx/access.log;
+  upstream nodes { server 127.0.0.1:$N1; server 127.0.0.1:$N2; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NP;
+    location / { proxy_pass http://nodes; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+CONF
+  nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
+  trap 'kill "$(cat "$work/nginx/nginx.pid")" 2>/dev/null || true; cleanup' EXIT
+  NGINX="http://127.0.0.1:$NP"
+fi
+
 Q='q=SELECT%20usage_user%2Cusage_idle%20FROM%20cpu%20WHERE%20host%3D%27server07%27%20LIMIT%2010&db=bench'
 run() { # url label [connections]
   local c=${3:-$CONNS} t=2
@@ -53,6 +80,7 @@ echo "$CONNS connections, ${DUR}s per run, runs alternate direct/gateway"
 curl -sf -o /dev/null "$GW/query?$Q" || { echo "query through gateway failed"; curl -s "$GW/query?$Q"; exit 1; }
 wrk -t1 -c4 -d2s "http://127.0.0.1:$N1/query?$Q" >/dev/null
 wrk -t1 -c4 -d2s "$GW/query?$Q" >/dev/null
+if [ -n "$NGINX" ]; then wrk -t1 -c4 -d2s "$NGINX/query?$Q" >/dev/null; fi
 summary() {
 awk '
   { n[$1]++; rps[$1]+=$2; p50[$1]+=$3; p99[$1]+=$4 }
@@ -61,15 +89,17 @@ awk '
     printf "direct influxd: %.0f req/s  p50 %.3f ms  p99 %.3f ms (mean of %d runs)\n", rps["direct"], p50["direct"], p99["direct"], n["direct"]
     printf "gateway:        %.0f req/s  p50 %.3f ms  p99 %.3f ms (mean of %d runs)\n", rps["gateway"], p50["gateway"], p99["gateway"], n["gateway"]
     printf "ratio gateway/direct req/s: %.2fx\n", rps["gateway"]/rps["direct"]
+    if (n["nginx"]) printf "nginx proxy:    %.0f req/s  p50 %.3f ms  p99 %.3f ms (reference; ratio to direct %.2fx)\n", rps["nginx"], p50["nginx"], p99["nginx"], rps["nginx"]/rps["direct"]
     printf "added latency: p50 %+.3f ms, p99 %+.3f ms\n", p50["gateway"]-p50["direct"], p99["gateway"]-p99["direct"]
   }' "$1"
 }
 echo "== saturated: $CONNS connections (throughput; the machine's 2 cores are the limit)"
 {
-  run "http://127.0.0.1:$N1" direct
-  run "$GW" gateway
-  run "http://127.0.0.1:$N1" direct
-  run "$GW" gateway
+  for _ in 1 2; do
+    run "http://127.0.0.1:$N1" direct
+    run "$GW" gateway
+    if [ -n "$NGINX" ]; then run "$NGINX" nginx; fi
+  done
 } | tee "$work/results"
 summary "$work/results"
 echo "== unsaturated: 1 connection (added latency without CPU contention)"

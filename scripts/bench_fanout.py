@@ -12,7 +12,10 @@ run, alternating. For the gateway it reports what users get:
   backlog that grows at the saturating rate is visible;
 - gateway CPU-seconds per delivered GB of client line protocol (from
   /proc/PID/stat, start of load to end of delivery): a figure that does not
-  depend on how wrk shares the cores.
+  depend on how wrk shares the cores;
+- the gateway's own writes to storage (/proc/PID/io `write_bytes`) in MB/s
+  against `dd ... conv=fdatasync` on the same filesystem in the same run
+  (the log is durable before each ack, so the disk bounds the ack rate).
 
 Called by scripts/bench-fanout.sh, which builds the release binary and
 starts nginx; see BENCHMARKS.md for the rows it produced.
@@ -106,6 +109,31 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / HZ
 
 
+def io_write_bytes(pid):
+    """Bytes the process caused to be sent to storage (/proc/PID/io)."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                if line.startswith("write_bytes:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def dd_mb_s(work, mib=1024):
+    """The disk's own durable rate where the gateway keeps its log:
+    `dd if=/dev/zero bs=1M count=<mib> conv=fdatasync` (one fdatasync at
+    the end, the best case for the disk), in MB/s."""
+    path = os.path.join(work, "dd.bin")
+    t0 = time.monotonic()
+    subprocess.run(["dd", "if=/dev/zero", f"of={path}", "bs=1M", f"count={mib}", "conv=fdatasync"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    dt = time.monotonic() - t0
+    os.remove(path)
+    return mib * 1048576 / dt / 1e6
+
+
 def run_gateway(binary, sinks, extra_yaml, work, seconds, conns, body_file, gz, lua, plain_bytes, latency=False):
     port = free_port()
     data = tempfile.mkdtemp(dir=work, prefix="gw-")
@@ -132,10 +160,12 @@ def run_gateway(binary, sinks, extra_yaml, work, seconds, conns, body_file, gz, 
         wrk(url, 2, 4, body_file, gz, lua)
         drain(port, 60)
         cpu0 = cpu_seconds(gw.pid)
+        io0 = io_write_bytes(gw.pid)
         t0 = time.monotonic()
         proc = subprocess.Popen([sys.executable, __file__, "--sample-backlog", str(port), str(seconds)],
                                 stdout=subprocess.PIPE, text=True)
         res = wrk(url, seconds, conns, body_file, gz, lua)
+        io1 = io_write_bytes(gw.pid)
         samples = proc.communicate()[0].split()
         drained = drain(port, 300)
         t1 = time.monotonic()
@@ -149,6 +179,7 @@ def run_gateway(binary, sinks, extra_yaml, work, seconds, conns, body_file, gz, 
             cpu_s=cpu1 - cpu0,
             cpu_per_gb=(cpu1 - cpu0) / (acked * plain_bytes / 1e9) if acked else 0.0,
             drained=drained,
+            disk_mb_s=(io1 - io0) / seconds / 1e6,
         )
         # Ack latency at half the saturating rate: each connection waits
         # between requests so that together they offer ~50 % of it.
@@ -211,7 +242,7 @@ def main():
         for run in range(1, a.runs + 1):
             ng = wrk(mirror, a.seconds, a.conns, pf, False, a.lua)
             ngz = wrk(mirror, a.seconds, a.conns, gf, True, a.lua)
-            r = {"run": run, "nginx_plain": ng["rps"], "nginx_gzip": ngz["rps"]}
+            r = {"run": run, "nginx_plain": ng["rps"], "nginx_gzip": ngz["rps"], "dd_mb_s": dd_mb_s(work)}
             r["plain"] = run_gateway(a.bin, sinks, a.extra_yaml, work, a.seconds, a.conns, pf, False, a.lua, len(plain),
                                      latency=True)
             r["gzip"] = run_gateway(a.bin, sinks, a.extra_yaml, work, a.seconds, a.conns, gf, True, a.lua, len(plain))
@@ -223,7 +254,9 @@ def main():
             line = (f"run {run}: nginx mirror {ng['rps']:.0f}/s (gzip bodies {ngz['rps']:.0f}/s) | "
                     f"inmate plain ack {p['acked_rps']:.0f}/s delivered {p['delivered_rps']:.0f}/s "
                     f"= {p['delivered_rps'] / ng['rps']:.2f}x mirror, drain {p['drain_s']:.1f}s, "
-                    f"backlog {'/'.join(p['backlog'])}, {p['cpu_per_gb']:.2f} CPU-s/GB; at {p.get('half_rps', 0):.0f}/s "
+                    f"backlog {'/'.join(p['backlog'])}, {p['cpu_per_gb']:.2f} CPU-s/GB, "
+                    f"log to disk {p['disk_mb_s']:.0f} MB/s vs dd {r['dd_mb_s']:.0f} MB/s "
+                    f"({p['disk_mb_s'] / r['dd_mb_s']:.2f}x); at {p.get('half_rps', 0):.0f}/s "
                     f"(half) ack p50 {p.get('half_p50')} p99 {p.get('half_p99')} | "
                     f"inmate gzip ack {g['acked_rps']:.0f}/s delivered {g['delivered_rps']:.0f}/s "
                     f"= {g['delivered_rps'] / p['delivered_rps'] if p['delivered_rps'] else 0:.2f}x plain, "
