@@ -223,3 +223,48 @@ async fn tricky_escaped_lines_round_trip_identically() {
     assert!(text.contains("ünïcödé"), "{text}");
     assert!(text.contains("t,v=1"), "{text}");
 }
+
+/// A body of several MiB is cut at newlines and scanned on several cores
+/// (`lineproto::scan_split`); the answer and what the nodes store are those
+/// of one scan: a bad line near the end is named, an untimed one in the
+/// middle is stamped, every other line arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_megabyte_bodies_scan_in_parts_as_one() {
+    let (a, b) = two_nodes("d").await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&config_yaml(&[&a.url, &b.url], ""), dir.path()).await;
+
+    let n: u64 = 40_000;
+    let mut body = String::new();
+    for i in 0..n {
+        if i == n * 6 / 10 {
+            body.push_str("big,host=untimed v=1i,w=0.5\n");
+        }
+        if i == n * 9 / 10 {
+            body.push_str("big,host=bad v=\n");
+        }
+        let ts = 1_700_000_000_000_000_000u64 + i;
+        body.push_str(&format!(
+            "big,host=server{},region=us-west v={i}i,w=0.5 {ts}\n",
+            i % 10
+        ));
+    }
+    assert!(body.len() > 2 << 20, "{} bytes", body.len());
+    let (s, text) = write_lp(&gw.url, "db=d", body, None).await;
+    assert_eq!(s, 400, "{text}");
+    assert!(
+        text.contains("partial write: unable to parse 'big,host=bad v=': "),
+        "{text}"
+    );
+    for node in [&a, &b] {
+        assert!(
+            eventually(Duration::from_secs(30), || async {
+                node.count("d", "big", "v").await == n + 1
+            })
+            .await,
+            "{} of {}",
+            node.count("d", "big", "v").await,
+            n + 1
+        );
+    }
+}

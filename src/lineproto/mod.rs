@@ -27,6 +27,9 @@
 //!   the two in agreement. Within a body it remembers (`memo.rs`) series
 //!   keys and field layouts that already passed, so a repeated series key
 //!   costs a hashed lookup and a byte comparison instead of a validation.
+//! - A body of several MiB is cut at newlines and its parts are scanned on
+//!   several cores ([`scan_split`], `split.rs`), merged into exactly the
+//!   output of one scan (differential tests in `tests_split.rs`).
 //! - The output body is the input `Bytes` itself when nothing must change
 //!   (the usual Telegraf batch: all valid, all timestamped, `\n`-terminated).
 //!   Otherwise the good lines are copied once into a new buffer, with
@@ -85,12 +88,15 @@ mod line;
 mod memo;
 mod precision;
 mod scan;
+mod split;
 mod storage;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_fast;
+#[cfg(test)]
+mod tests_split;
 #[cfg(test)]
 mod tests_storage;
 #[cfg(test)]
@@ -100,6 +106,7 @@ pub use body::{decode_body, gzip, is_gzip};
 pub use error::{BodyError, LineError};
 pub use precision::Precision;
 pub use scan::{ScanOutput, scan, scan_with};
+pub use split::{MAX_PARTS, PART_MIN, scan_cores, scan_split};
 
 /// How many rejected lines a [`ScanOutput`] keeps for the error message.
 pub const MAX_STORED_ERRORS: usize = 100;

@@ -67,13 +67,65 @@ pub(crate) fn scan_general_only(input: Bytes, now: i64, opts: &ScanOptions) -> S
 }
 
 fn scan_inner(input: Bytes, now: i64, opts: &ScanOptions, fast: bool) -> ScanOutput {
+    finish(scan_part(input, now, opts, fast, false), opts)
+}
+
+/// One stretch of a body scanned on its own, before the body-wide checks
+/// (drop reason, field-type conflict) that [`finish`] applies; the parts of
+/// a large body are scanned on several cores and merged (`split.rs`).
+pub(crate) struct Part {
+    /// Counts and errors of this stretch; `body` is the stretch itself when
+    /// nothing changed, else its rebuilt form (even with no valid line, so
+    /// that kept comments are not lost in a merge).
+    pub out: ScanOutput,
+    pub types: TypeTracker,
+    /// First tag drop, first field drop (see `ScanOutput::drop_reason`).
+    pub drops: [Option<String>; 2],
+    /// The body was rebuilt (lines dropped, stamped or cleaned).
+    pub changed: bool,
+    /// A blank or comment line was kept as it was, ahead of any change: in
+    /// a rebuilt body it would have been left out.
+    pub kept_blank: bool,
+    /// The input ends with a newline that ended its last line (not one
+    /// inside a quoted string or after a backslash).
+    pub clean_end: bool,
+}
+
+/// Whole body: the drop reason, then the exact field-type check.
+pub(crate) fn finish(part: Part, opts: &ScanOptions) -> ScanOutput {
+    let mut out = part.out;
+    let [tag_drop, field_drop] = part.drops;
+    out.drop_reason = tag_drop.or(field_drop);
+    if out.points == 0 {
+        out.body = Bytes::new();
+    }
+    if part.types.suspect && has_type_conflict(&out.body, opts) {
+        out.type_conflict = true;
+        out.body = Bytes::new();
+        out.points = 0;
+    }
+    out
+}
+
+/// Scans `input` as one stretch. `rebuild` starts a rebuilt body from the
+/// first byte (the form a stretch takes after an earlier one changed).
+pub(crate) fn scan_part(
+    input: Bytes,
+    now: i64,
+    opts: &ScanOptions,
+    fast: bool,
+    rebuild: bool,
+) -> Part {
     let buf: &[u8] = &input;
     let len = buf.len();
     // " <now>" is the same for every line; format it once.
     let stamp = format!(" {now}");
     let mut out = ScanOutput::default();
     // None while the input can still be returned as-is.
-    let mut rebuilt: Option<BytesMut> = None;
+    let mut rebuilt: Option<BytesMut> = rebuild.then(|| start_rebuild(buf, 0));
+    let mut kept_blank = false;
+    // End of the last line seen (its newline's position when it had one).
+    let mut last_end = usize::MAX;
     let mut tags: Vec<(usize, usize)> = Vec::new();
     let mut types = TypeTracker::new();
     let mut memo = Memo::new();
@@ -94,6 +146,7 @@ fn scan_inner(input: Bytes, now: i64, opts: &ScanOptions, fast: bool) -> ScanOut
             .flatten()
         {
             out.points += 1;
+            last_end = end;
             if rebuilt.is_none() && end == len {
                 rebuilt = Some(start_rebuild(buf, pos));
             }
@@ -110,6 +163,7 @@ fn scan_inner(input: Bytes, now: i64, opts: &ScanOptions, fast: bool) -> ScanOut
         };
         next_special = Some(special);
         let (line_end, next) = find_line_end(buf, pos, special);
+        last_end = line_end;
         let block_start = pos;
         pos = next;
 
@@ -130,6 +184,7 @@ fn scan_inner(input: Bytes, now: i64, opts: &ScanOptions, fast: bool) -> ScanOut
         if start >= end || buf[start] == b'#' {
             // Blank line or comment: harmless to nodes, so it never forces a
             // rebuild on its own, and is not copied into a rebuilt body.
+            kept_blank |= rebuilt.is_none();
             continue;
         }
 
@@ -178,22 +233,20 @@ fn scan_inner(input: Bytes, now: i64, opts: &ScanOptions, fast: bool) -> ScanOut
         }
     }
 
-    let [tag_drop, field_drop] = drops;
-    out.drop_reason = tag_drop.or(field_drop);
-    out.body = if out.points == 0 {
-        Bytes::new()
-    } else {
-        match rebuilt {
-            Some(b) => b.freeze(),
-            None => input,
-        }
+    let clean_end = len > 0 && last_end == len - 1;
+    let changed = rebuilt.is_some();
+    out.body = match rebuilt {
+        Some(b) => b.freeze(),
+        None => input,
     };
-    if types.suspect && has_type_conflict(&out.body, opts) {
-        out.type_conflict = true;
-        out.body = Bytes::new();
-        out.points = 0;
+    Part {
+        out,
+        types,
+        drops,
+        changed,
+        kept_blank,
+        clean_end,
     }
-    out
 }
 
 /// The 1.x storage rules for a valid line (see `storage.rs`): whether a

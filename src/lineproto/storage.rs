@@ -136,7 +136,20 @@ impl TypeTracker {
     /// Records field `key` of type `ty` on the measurement hashed to `m`.
     #[inline]
     pub(crate) fn add(&mut self, m: u64, key: &[u8], ty: FieldType) {
-        let h = hash_bytes(key, m) | 1;
+        self.add_hashed(hash_bytes(key, m) | 1, ty);
+    }
+
+    /// Records everything `other` saw (a part of the same body scanned on
+    /// another core): a field typed differently there makes this suspect.
+    pub(crate) fn merge(&mut self, other: &TypeTracker) {
+        self.suspect |= other.suspect;
+        for &(h, ty) in other.slots.iter().filter(|s| s.0 != 0) {
+            self.add_hashed(h, ty);
+        }
+    }
+
+    #[inline]
+    fn add_hashed(&mut self, h: u64, ty: FieldType) {
         let mask = self.slots.len() - 1;
         let mut i = (h.wrapping_mul(K1) >> 40) as usize & mask;
         loop {

@@ -16,9 +16,9 @@ use super::scan::{ScanOutput, scan_general_only};
 use super::storage::TypeTracker;
 use super::{Precision, ScanOptions, scan_with};
 
-const NOW: i64 = 1_700_000_000;
+pub(super) const NOW: i64 = 1_700_000_000;
 
-fn options() -> [ScanOptions; 3] {
+pub(super) fn options() -> [ScanOptions; 3] {
     [
         ScanOptions::default(),
         ScanOptions::v1(Precision::Second),
@@ -29,6 +29,11 @@ fn options() -> [ScanOptions; 3] {
 fn assert_same(input: &[u8], opts: &ScanOptions) {
     let fast: ScanOutput = scan_with(Bytes::copy_from_slice(input), NOW, opts);
     let slow = scan_general_only(Bytes::copy_from_slice(input), NOW, opts);
+    assert_same_output(&fast, &slow, input);
+}
+
+/// Every field of two scans of `input` agrees.
+pub(super) fn assert_same_output(fast: &ScanOutput, slow: &ScanOutput, input: &[u8]) {
     let shown = String::from_utf8_lossy(input);
     assert_eq!(fast.body, slow.body, "body of {shown:?}");
     assert_eq!(fast.points, slow.points, "points of {shown:?}");
@@ -105,14 +110,14 @@ const PIECES: &[&str] = &[
     " f=t ",
 ];
 
-fn body() -> impl Strategy<Value = Vec<u8>> {
+pub(super) fn body() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(proptest::sample::select(PIECES), 0..40)
         .prop_map(|p| p.concat().into_bytes())
 }
 
 /// A well-formed fast-path line with optional twists, so the fast path is
 /// taken often (random concatenations mostly miss it).
-fn line() -> impl Strategy<Value = String> {
+pub(super) fn line() -> impl Strategy<Value = String> {
     (
         "[a-z]{1,6}",
         proptest::collection::vec(("[a-z]{1,4}", "[a-z0-9.-]{1,6}"), 0..4),

@@ -17,6 +17,8 @@
 //!    choose the stored form ([`crate::gzip::for_log`]: the client's own gzip
 //!    when nothing changed, else deflated once if a node wants gzip, else
 //!    plain), off the async workers when the body is over 1 MiB or deflated;
+//!    a body of at least two [`lineproto::PART_MIN`] parts is cut at
+//!    newlines and scanned on several cores ([`lineproto::scan_split`]);
 //! 5. append the batch once to the log, answering 503 if the log cannot take it;
 //! 6. for `consistency` above `any`, wait (up to `write_timeout`) for enough
 //!    nodes to apply it.
@@ -201,8 +203,11 @@ async fn store(
     // ~10 % less gateway CPU per GB than handing Telegraf-sized batches to
     // the blocking pool. Larger bodies, and deflate, go to the pool.
     let offload = body.len() > SCAN_INLINE_MAX || (compress && body.len() > 16 * 1024);
+    // On the pool, a body of several MiB is cut at newlines and its parts
+    // are scanned on all cores (the same result as one scan).
+    let cores = if offload { lineproto::scan_cores() } else { 1 };
     let scan_and_store = move || {
-        let scanned = lineproto::scan_with(body.clone(), now, &opts);
+        let scanned = lineproto::scan_split(body.clone(), now, &opts, cores);
         let stored = crate::gzip::for_log(raw_gzip.as_ref(), &body, scanned.body.clone(), compress);
         (scanned, stored)
     };
