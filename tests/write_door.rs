@@ -257,14 +257,62 @@ async fn multi_megabyte_bodies_scan_in_parts_as_one() {
         "{text}"
     );
     for node in [&a, &b] {
-        assert!(
-            eventually(Duration::from_secs(30), || async {
-                node.count("d", "big", "v").await == n + 1
-            })
-            .await,
-            "{} of {}",
-            node.count("d", "big", "v").await,
-            n + 1
-        );
+        assert_points(node, "big", n + 1).await;
+    }
+}
+
+/// Waits (up to 30 s) until `node` holds `n` points of `measurement`
+/// (field `v`, database `d`).
+async fn assert_points(node: &Influxd, measurement: &str, n: u64) {
+    let ok = eventually(Duration::from_secs(30), || async {
+        node.count("d", measurement, "v").await == n
+    })
+    .await;
+    assert!(ok, "{} of {n}", node.count("d", measurement, "v").await);
+}
+
+/// A body under 1 MiB that arrives in pieces (here: two parts with a pause
+/// between, so the gateway reads it in chunks of 8 KiB to 256 KiB) is
+/// stored as the chunks it came in (`lineproto::scan_chunks`: the large
+/// chunk kept as it is, the small ones copied); both nodes still get every
+/// point exactly once, and the answer is 204.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_read_in_chunks_arrives_whole_on_both_nodes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (a, b) = two_nodes("d").await;
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(&config_yaml(&[&a.url, &b.url], ""), dir.path()).await;
+
+    let n: u64 = 14_000;
+    let body: String = (0..n)
+        .map(|i| {
+            let ts = 1_700_000_000_000_000_000u64 + i;
+            format!(
+                "chunked,host=server{},region=us-west v={i}i,w=0.5 {ts}\n",
+                i % 10
+            )
+        })
+        .collect();
+    assert!(
+        body.len() > 600_000 && body.len() < 1 << 20,
+        "{}",
+        body.len()
+    );
+    let addr = gw.url.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /write?db=d HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let (first, second) = body.as_bytes().split_at(body.len() * 2 / 5 + 7);
+    s.write_all(first).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.write_all(second).await.unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    for node in [&a, &b] {
+        assert_points(node, "chunked", n).await;
     }
 }

@@ -106,7 +106,9 @@ pub use body::{decode_body, gzip, is_gzip};
 pub use error::{BodyError, LineError};
 pub use precision::Precision;
 pub use scan::{ScanOutput, scan, scan_with};
-pub use split::{MAX_PARTS, PART_MIN, scan_cores, scan_split};
+pub use split::{
+    KEEP_MIN, MAX_PARTS, PART_MIN, Pieces, READ_BUF_MAX, scan_chunks, scan_cores, scan_split,
+};
 
 /// How many rejected lines a [`ScanOutput`] keeps for the error message.
 pub const MAX_STORED_ERRORS: usize = 100;

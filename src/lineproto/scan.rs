@@ -67,7 +67,7 @@ pub(crate) fn scan_general_only(input: Bytes, now: i64, opts: &ScanOptions) -> S
 }
 
 fn scan_inner(input: Bytes, now: i64, opts: &ScanOptions, fast: bool) -> ScanOutput {
-    finish(scan_part(input, now, opts, fast, false), opts)
+    finish(scan_part(input, now, opts, fast, PartMode::Keep), opts)
 }
 
 /// One stretch of a body scanned on its own, before the body-wide checks
@@ -107,14 +107,26 @@ pub(crate) fn finish(part: Part, opts: &ScanOptions) -> ScanOutput {
     out
 }
 
-/// Scans `input` as one stretch. `rebuild` starts a rebuilt body from the
-/// first byte (the form a stretch takes after an earlier one changed).
+/// How [`scan_part`] treats the body it builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PartMode {
+    /// The stretch itself while nothing changes, else its rebuilt form.
+    Keep,
+    /// The rebuilt form from the first byte (the form a stretch takes after
+    /// an earlier one changed).
+    Rebuild,
+    /// Stop at the first change: the result only says whether the stretch
+    /// can be kept as it is.
+    Probe,
+}
+
+/// Scans `input` as one stretch.
 pub(crate) fn scan_part(
     input: Bytes,
     now: i64,
     opts: &ScanOptions,
     fast: bool,
-    rebuild: bool,
+    mode: PartMode,
 ) -> Part {
     let buf: &[u8] = &input;
     let len = buf.len();
@@ -122,7 +134,8 @@ pub(crate) fn scan_part(
     let stamp = format!(" {now}");
     let mut out = ScanOutput::default();
     // None while the input can still be returned as-is.
-    let mut rebuilt: Option<BytesMut> = rebuild.then(|| start_rebuild(buf, 0));
+    let mut rebuilt: Option<BytesMut> = (mode == PartMode::Rebuild).then(|| start_rebuild(buf, 0));
+    let probe = mode == PartMode::Probe;
     let mut kept_blank = false;
     // End of the last line seen (its newline's position when it had one).
     let mut last_end = usize::MAX;
@@ -139,6 +152,9 @@ pub(crate) fn scan_part(
     // path (a body the fast path takes whole never searches at all).
     let mut next_special: Option<usize> = None;
     while pos < len {
+        if probe && rebuilt.is_some() {
+            break;
+        }
         // The common line (see `fast.rs`): valid, timestamped, plain; it
         // ends at its first newline and is copied as it is.
         if let Some(end) = fast

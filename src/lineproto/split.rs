@@ -30,7 +30,7 @@ use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
 
-use super::scan::{Part, ScanOutput, finish, scan_part, scan_with};
+use super::scan::{Part, PartMode, ScanOutput, finish, scan_part, scan_with};
 use super::storage::TypeTracker;
 use super::{MAX_STORED_ERRORS, ScanOptions};
 
@@ -74,7 +74,7 @@ pub(crate) fn scan_in_parts(
                 let part = input.slice(r.clone());
                 std::thread::Builder::new()
                     .name("inmate-scan".into())
-                    .spawn_scoped(s, move || scan_part(part, now, opts, true, false))
+                    .spawn_scoped(s, move || scan_part(part, now, opts, true, PartMode::Keep))
                     .map_err(|_| r.clone())
             })
             .collect();
@@ -83,7 +83,7 @@ pub(crate) fn scan_in_parts(
             now,
             opts,
             true,
-            false,
+            PartMode::Keep,
         )];
         for handle in spawned {
             out.push(match handle {
@@ -91,7 +91,7 @@ pub(crate) fn scan_in_parts(
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
                 // No thread to be had: scan that part here.
-                Err(r) => scan_part(input.slice(r), now, opts, true, false),
+                Err(r) => scan_part(input.slice(r), now, opts, true, PartMode::Keep),
             });
         }
         out
@@ -102,6 +102,99 @@ pub(crate) fn scan_in_parts(
         return scan_with(input, now, opts);
     }
     merge(&input, &ranges, scanned, now, opts)
+}
+
+/// A plain body that arrived in several chunks, as pieces of whole lines
+/// that can be stored as they are: the chunks' own bytes (no joined copy)
+/// and, where a line straddles two chunks, a small copy of that line.
+#[derive(Debug)]
+pub struct Pieces {
+    /// The pieces in order, each with its number of points; their
+    /// concatenation is the body.
+    pub pieces: Vec<(Bytes, usize)>,
+    /// Totals of the body (its `body` field is empty).
+    pub out: ScanOutput,
+}
+
+/// Scans a body given as `chunks` without joining them, when the body can be
+/// stored exactly as it came: every line valid and timestamped, the last one
+/// ending with a newline, no field with two types, some point. `None`
+/// otherwise (or when a quoted string holds a newline where a piece would
+/// end): the caller then joins the chunks and scans them in one piece,
+/// which finds what to change.
+///
+/// A chunk under [`KEEP_MIN`] bytes is copied rather than kept: a kept
+/// chunk holds on to the whole read buffer it was cut from, and the log's
+/// in-memory tail keeps records for a while.
+pub fn scan_chunks(chunks: &[Bytes], now: i64, opts: &ScanOptions) -> Option<Pieces> {
+    scan_chunks_keeping(chunks, now, opts, KEEP_MIN)
+}
+
+/// The server's read buffer bound (hyper's default, set explicitly by the
+/// listener): no request chunk's allocation is larger.
+pub const READ_BUF_MAX: usize = 8192 + 4096 * 100;
+
+/// Smallest chunk stored without a copy: at least 3/5 of [`READ_BUF_MAX`],
+/// so a kept chunk's allocation is at most 1.67x its bytes.
+pub const KEEP_MIN: usize = READ_BUF_MAX * 3 / 5;
+
+/// [`scan_chunks`] keeping chunks of at least `keep_min` bytes.
+pub(crate) fn scan_chunks_keeping(
+    chunks: &[Bytes],
+    now: i64,
+    opts: &ScanOptions,
+    keep_min: usize,
+) -> Option<Pieces> {
+    let mut pieces = Vec::with_capacity(chunks.len() * 2);
+    // Bytes to copy: a line that began in an earlier chunk, or small chunks.
+    let mut carry = BytesMut::new();
+    for c in chunks.iter().filter(|c| !c.is_empty()) {
+        if c.len() < keep_min {
+            carry.extend_from_slice(c);
+            continue;
+        }
+        let Some(first) = memchr::memchr(b'\n', c) else {
+            carry.extend_from_slice(c);
+            continue;
+        };
+        let last = memchr::memrchr(b'\n', c).unwrap_or(first);
+        let whole_from = if carry.is_empty() {
+            0
+        } else {
+            carry.extend_from_slice(&c[..=first]);
+            pieces.push(carry.split().freeze());
+            first + 1
+        };
+        if whole_from <= last {
+            pieces.push(c.slice(whole_from..=last));
+        }
+        carry.extend_from_slice(&c[last + 1..]);
+    }
+    if !carry.is_empty() {
+        if !carry.ends_with(b"\n") {
+            // The last line has no newline: stored with one added.
+            return None;
+        }
+        pieces.push(carry.freeze());
+    }
+    let mut out = ScanOutput::default();
+    let mut types = TypeTracker::new();
+    let mut counted = Vec::with_capacity(pieces.len());
+    for piece in pieces {
+        let part = scan_part(piece.clone(), now, opts, true, PartMode::Probe);
+        if part.changed || !part.clean_end {
+            return None;
+        }
+        types.merge(&part.types);
+        out.points += part.out.points;
+        counted.push((piece, part.out.points));
+    }
+    // A possible type conflict needs the exact check over the whole body;
+    // a body of comments alone stores nothing.
+    (!types.suspect && out.points > 0).then_some(Pieces {
+        pieces: counted,
+        out,
+    })
 }
 
 /// Cuts `buf` into at most `parts` ranges of about equal size, each ending
@@ -159,9 +252,15 @@ fn merge(
         };
         let body = if i > k && part.kept_blank {
             // After a change one scan leaves blank and comment lines out.
-            scan_part(input.slice(ranges[i].clone()), now, opts, true, true)
-                .out
-                .body
+            scan_part(
+                input.slice(ranges[i].clone()),
+                now,
+                opts,
+                true,
+                PartMode::Rebuild,
+            )
+            .out
+            .body
         } else {
             part.out.body
         };

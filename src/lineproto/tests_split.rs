@@ -8,8 +8,8 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use super::scan::scan_part;
-use super::split::scan_in_parts;
+use super::scan::{PartMode, scan_part};
+use super::split::{scan_chunks_keeping, scan_in_parts};
 use super::tests_fast::{NOW, assert_same_output, body, line, options};
 use super::{MAX_STORED_ERRORS, ScanOptions, scan_split, scan_with};
 
@@ -91,7 +91,7 @@ fn a_cut_inside_a_quoted_newline_is_caught() {
         NOW,
         &ScanOptions::default(),
         true,
-        false,
+        PartMode::Keep,
     );
     assert!(!part.clean_end);
     let input = format!("{}{quoted}{}", lines("a", "1", 50), lines("b", "2", 50));
@@ -189,4 +189,122 @@ fn large_bodies_split_by_size() {
         scan_split(small, NOW, &ScanOptions::default(), 4).points,
         10
     );
+}
+
+/// `input` cut at `cuts` (positions, any order) into chunks.
+fn chunked(input: &[u8], cuts: &[usize]) -> Vec<Bytes> {
+    let mut at: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+    at.push(0);
+    at.push(input.len());
+    at.sort_unstable();
+    at.windows(2)
+        .map(|w| Bytes::copy_from_slice(&input[w[0]..w[1]]))
+        .collect()
+}
+
+/// A body stored as chunk pieces must be exactly what one scan would
+/// store: the input unchanged, the same points; and pieces are only
+/// offered when one scan changes nothing.
+fn assert_chunks_agree(input: &[u8], cuts: &[usize], keep_min: usize, opts: &ScanOptions) {
+    let chunks = chunked(input, cuts);
+    let whole = scan_with(Bytes::copy_from_slice(input), NOW, opts);
+    let shown = String::from_utf8_lossy(input);
+    match scan_chunks_keeping(&chunks, NOW, opts, keep_min) {
+        Some(p) => {
+            let joined: Vec<u8> = p.pieces.iter().flat_map(|(b, _)| b.to_vec()).collect();
+            assert_eq!(joined, input, "pieces of {shown:?}");
+            assert_eq!(&whole.body[..], input, "one scan changes {shown:?}");
+            assert_eq!(p.out.points, whole.points, "points of {shown:?}");
+            let per_piece: usize = p.pieces.iter().map(|(_, n)| n).sum();
+            assert_eq!(per_piece, whole.points, "piece points of {shown:?}");
+            for (b, n) in &p.pieces {
+                assert!(b.ends_with(b"\n"), "piece of {shown:?} ends mid-line");
+                assert_eq!(scan_with(b.clone(), NOW, opts).points, *n);
+            }
+        }
+        None => {
+            // Only where one scan changes the body (or a quoted newline, a
+            // possible type conflict, no final newline or no point at all
+            // asks for one scan).
+            let plain = !input.contains(&b'"') && !input.contains(&b'\\');
+            let complete = input.ends_with(b"\n");
+            if plain && complete && whole.points > 0 && !whole.type_conflict {
+                assert_ne!(&whole.body[..], input, "pieces refused for {shown:?}");
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1500, ..ProptestConfig::default() })]
+
+    #[test]
+    fn chunked_bodies_store_as_one_scan_would(
+        lines in proptest::collection::vec(
+            prop_oneof![
+                8 => line(),
+                1 => Just("# a comment".to_string()),
+                1 => Just("m s=\"a\nb\" 1".to_string()),
+            ],
+            1..16,
+        ),
+        terminated in any::<bool>(),
+        cuts in proptest::collection::vec(any::<usize>(), 0..6),
+        keep_min in prop_oneof![Just(0usize), Just(8), Just(1 << 20)],
+    ) {
+        let mut input = lines.join("\n");
+        if terminated {
+            input.push('\n');
+        }
+        for opts in options() {
+            assert_chunks_agree(input.as_bytes(), &cuts, keep_min, &opts);
+        }
+    }
+
+    #[test]
+    fn random_chunked_bodies_store_as_one_scan_would(
+        input in body(),
+        cuts in proptest::collection::vec(any::<usize>(), 0..6),
+    ) {
+        for opts in options() {
+            assert_chunks_agree(&input, &cuts, 0, &opts);
+        }
+    }
+}
+
+#[test]
+fn big_chunks_are_kept_and_small_ones_copied() {
+    let input = Bytes::from(lines("cpu", "0.5", 3000));
+    let cut = input.len() / 3;
+    let chunks = vec![
+        input.slice(..cut),
+        input.slice(cut..cut + 10),
+        input.slice(cut + 10..),
+    ];
+    let p = scan_chunks_keeping(&chunks, NOW, &ScanOptions::default(), 1000).unwrap();
+    assert_eq!(p.out.points, 3000);
+    let inside = |b: &Bytes| {
+        let (start, end) = (
+            input.as_ptr() as usize,
+            input.as_ptr() as usize + input.len(),
+        );
+        (start..end).contains(&(b.as_ptr() as usize))
+    };
+    // The first chunk up to its last newline is stored without a copy;
+    // the 10-byte chunk and the lines around it are copied.
+    assert!(inside(&p.pieces[0].0));
+    assert_eq!(p.pieces[0].0.as_ptr(), input.as_ptr());
+    assert!(p.pieces.iter().any(|(b, _)| !inside(b)));
+    let joined: Vec<u8> = p.pieces.iter().flat_map(|(b, _)| b.to_vec()).collect();
+    assert_eq!(joined, input);
+    // Untimed lines, a bad line, a type conflict, no final newline: one scan.
+    for bad in ["cpu f=1\n", "cpu f=\n", "cpu,host=h0 f=1i 5\n", "cpu f=1 5"] {
+        let mut body = lines("cpu", "0.5", 50).into_bytes();
+        body.extend_from_slice(bad.as_bytes());
+        let chunks = chunked(&body, &[body.len() / 2]);
+        assert!(
+            scan_chunks_keeping(&chunks, NOW, &ScanOptions::default(), 0).is_none(),
+            "{bad:?}"
+        );
+    }
 }

@@ -168,7 +168,10 @@ impl Listener {
         tracing::info!(addr = %addr, nodes = ?names, version = env!("CARGO_PKG_VERSION"), "listening");
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
-            .header_read_timeout(config.request_timeout);
+            .header_read_timeout(config.request_timeout)
+            // hyper's default, stated: `lineproto::scan_chunks` relies on it
+            // to bound what a body chunk kept in the log's tail holds on to.
+            .max_buf_size(crate::lineproto::READ_BUF_MAX);
         let limit =
             (config.max_connections > 0).then(|| Arc::new(Semaphore::new(config.max_connections)));
         let tls = match &config.tls {

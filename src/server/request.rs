@@ -154,15 +154,20 @@ impl ClientRequest {
 
     /// Reads the whole body once (so fallback and fan-out can resend it),
     /// within `max_body_size` (0 = unlimited), the request timeout and the
-    /// gateway's [`BodyBudget`].
+    /// gateway's [`BodyBudget`], as one buffer (see [`ClientRequest::read_chunks`]).
+    pub async fn read_body(&mut self, gw: &Gateway) -> Result<Bytes, BodyReadError> {
+        Ok(self.read_chunks(gw).await?.join())
+    }
+
+    /// Reads the whole body as the chunks it arrived in, under the same
+    /// limits as [`ClientRequest::read_body`].
     ///
     /// Memory follows the bytes that arrive, never the `Content-Length` the
-    /// client declares: chunks are kept as they come and copied once into an
-    /// exact-size buffer at the end. A declared length over the limit is
-    /// refused up front. Past the limit (or the budget) the rest of the body
-    /// is still read and discarded (up to a bound), so the client receives
-    /// the 413 (or 503) instead of a broken pipe.
-    pub async fn read_body(&mut self, gw: &Gateway) -> Result<Bytes, BodyReadError> {
+    /// client declares: chunks are kept as they come. A declared length over
+    /// the limit is refused up front. Past the limit (or the budget) the rest
+    /// of the body is still read and discarded (up to a bound), so the client
+    /// receives the 413 (or 503) instead of a broken pipe.
+    pub async fn read_chunks(&mut self, gw: &Gateway) -> Result<BodyChunks, BodyReadError> {
         let max = gw.config.max_body_size;
         let limit = if max == 0 { usize::MAX } else { max };
         let declared = self
@@ -176,7 +181,7 @@ impl ClientRequest {
             .ok_or_else(|| BodyReadError::Io("body already read".into()))?;
         if body.is_end_stream() {
             // No body (a GET): no timer, no buffer.
-            return Ok(Bytes::new());
+            return Ok(BodyChunks::default());
         }
         let drain_cap = limit.saturating_mul(4).max(64 << 20);
         let read = async {
@@ -220,16 +225,10 @@ impl ClientRequest {
             if let Some(e) = refused {
                 return Err(e);
             }
-            let mut buf = Vec::with_capacity(len);
-            for c in chunks {
-                buf.extend_from_slice(&c);
-            }
-            Ok(match held {
-                None => Bytes::from(buf),
-                Some(permit) => Bytes::from_owner(Budgeted {
-                    buf,
-                    _permit: permit,
-                }),
+            Ok(BodyChunks {
+                chunks,
+                len,
+                permit: held,
             })
         };
         match tokio::time::timeout(gw.config.request_timeout, read).await {
@@ -283,15 +282,64 @@ fn merge(
     }
 }
 
+/// A request body as it arrived: its chunks, and the share of the
+/// [`BodyBudget`] they hold until every copy of their bytes is dropped.
+#[derive(Default)]
+pub struct BodyChunks {
+    pub chunks: Vec<Bytes>,
+    pub len: usize,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl BodyChunks {
+    /// The body in one buffer (the chunks copied once into an exact-size
+    /// one), holding the budget.
+    pub fn join(self) -> Bytes {
+        let mut buf = Vec::with_capacity(self.len);
+        for c in &self.chunks {
+            buf.extend_from_slice(c);
+        }
+        match self.permit {
+            None => Bytes::from(buf),
+            Some(permit) => Bytes::from_owner(Budgeted {
+                buf,
+                _permit: permit,
+            }),
+        }
+    }
+
+    /// Hands each of `pieces` (the body's bytes, stored without joining)
+    /// its share of the budget, so the budget is given back as they go.
+    pub fn budget_pieces(mut self, pieces: Vec<Bytes>) -> Vec<Bytes> {
+        pieces
+            .into_iter()
+            .map(|buf| {
+                let n = buf.len();
+                match self
+                    .permit
+                    .as_mut()
+                    .and_then(|h| h.split(n.min(h.num_permits())))
+                {
+                    None => buf,
+                    Some(permit) => Bytes::from_owner(Budgeted {
+                        buf,
+                        _permit: permit,
+                    }),
+                }
+            })
+            .collect()
+    }
+}
+
 /// A body's bytes with their share of the budget.
-struct Budgeted {
-    buf: Vec<u8>,
+struct Budgeted<B> {
+    buf: B,
     _permit: OwnedSemaphorePermit,
 }
 
-impl AsRef<[u8]> for Budgeted {
+impl<B: AsRef<[u8]>> AsRef<[u8]> for Budgeted<B> {
     fn as_ref(&self) -> &[u8] {
-        &self.buf
+        self.buf.as_ref()
     }
 }
 

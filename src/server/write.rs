@@ -10,7 +10,10 @@
 //!    for delivery to catch up before reading the body
 //!    ([`crate::backend::cluster::Cluster::pace`]);
 //! 3. read the body within `max_body_size`, gunzip it within the same limit
-//!    on the *decoded* size (no gzip bombs);
+//!    on the *decoded* size (no gzip bombs); a plain body under 1 MiB that
+//!    needs no change (every line valid and timestamped: the usual batch) is
+//!    stored as the chunks it arrived in, without joining them
+//!    ([`lineproto::scan_chunks`]; one record per piece, appended together);
 //! 4. scan the line protocol, dropping bad lines (v1) or rejecting the batch
 //!    (v2), and stamp untimed points with the receive time taken once per
 //!    request from the gateway's clock, so every node stores the same point;
@@ -33,7 +36,7 @@ use bytes::Bytes;
 use http::{Response, StatusCode, header};
 
 use super::Gateway;
-use super::request::{ClientRequest, Flavor, params, rewrite_params};
+use super::request::{BodyChunks, ClientRequest, Flavor, params, rewrite_params};
 use super::respond::{self, ApiError, Body};
 use crate::backend::cluster::Scope;
 use crate::config::Consistency;
@@ -161,10 +164,21 @@ pub async fn handle(
     // Acknowledge no faster than the fastest node takes deliveries (see
     // `Cluster::pace`); the body waits in the socket, not in memory.
     gw.cluster.pace(&gw.log, PACE_MAX_WAIT).await;
-    let raw = req.read_body(gw).await?;
-    crate::metrics::write_wire_bytes(raw.len());
+    let read = req.read_chunks(gw).await?;
+    crate::metrics::write_wire_bytes(read.len);
     // The receive time, once per request, in the request's precision.
     let now = target.precision.from_unix_nanos(gw.clock.now_nanos());
+    let plain = !req.headers.contains_key(header::CONTENT_ENCODING);
+    if plain && read.chunks.len() > 1 && read.len <= SCAN_INLINE_MAX && !compresses(gw) {
+        // The common batch (all valid, all timestamped) is stored as the
+        // chunks it arrived in: no joined copy.
+        let opts = scan_options(flavor, target.precision);
+        if let Some(pieces) = lineproto::scan_chunks(&read.chunks, now, &opts) {
+            crate::metrics::write_decoded_bytes(read.len);
+            return Ok(store_pieces(gw, req, flavor, target, read, pieces).await);
+        }
+    }
+    let raw = read.join();
     let encoding = req
         .headers
         .get(header::CONTENT_ENCODING)
@@ -188,15 +202,8 @@ async fn store(
     raw_gzip: Option<Bytes>,
     now: i64,
 ) -> Response<Body> {
-    let opts = match flavor {
-        Flavor::V1 => ScanOptions::v1(target.precision),
-        Flavor::V2 => ScanOptions::v2(target.precision),
-    };
-    let compress = gw
-        .config
-        .nodes
-        .iter()
-        .any(|n| n.gzip == crate::config::WireGzip::Always);
+    let opts = scan_options(flavor, target.precision);
+    let compress = compresses(gw);
     // Scanning runs ~1.5 GiB/s, so a body up to `SCAN_INLINE_MAX` holds a
     // worker for under a millisecond: scanned in place, where the body was
     // just read (warm in this core's cache, no thread hand-off); measured
@@ -256,7 +263,48 @@ async fn store(
         )
         .with_points(scanned.points)
     };
-    let seq = match append_write(gw, &record, &req.query).await {
+    let appended = append_writes(gw, std::slice::from_ref(&record), &req.query).await;
+    acknowledge(gw, flavor, target.consistency, appended, parse_error).await
+}
+
+/// Stores a body that needs no change as the pieces [`lineproto::scan_chunks`]
+/// cut it into: one record each, appended together (consecutive seqs, all
+/// or nothing), so nodes receive the same bytes in the same order.
+async fn store_pieces(
+    gw: &Arc<Gateway>,
+    mut req: ClientRequest,
+    flavor: Flavor,
+    target: Target,
+    read: BodyChunks,
+    pieces: lineproto::Pieces,
+) -> Response<Body> {
+    crate::metrics::points(&pieces.out, false);
+    let (bodies, points): (Vec<Bytes>, Vec<usize>) = pieces.pieces.into_iter().unzip();
+    let auth = req.client_auth.take();
+    let records: Vec<Record> = read
+        .budget_pieces(bodies)
+        .into_iter()
+        .zip(points)
+        .map(|(body, n)| {
+            Record::write(&req.path, target.forward_query.clone(), auth.clone(), body)
+                .with_points(n)
+        })
+        .collect();
+    let appended = append_writes(gw, &records, &req.query).await;
+    acknowledge(gw, flavor, target.consistency, appended, None).await
+}
+
+/// The client's answer once the write is appended (or could not be): 503
+/// when the log refused it, 500 when `consistency` was not met in time
+/// (the data is not lost), else 204 (or v1's partial write).
+async fn acknowledge(
+    gw: &Gateway,
+    flavor: Flavor,
+    consistency: Consistency,
+    appended: Result<u64, crate::log::LogError>,
+    parse_error: Option<String>,
+) -> Response<Body> {
+    let seq = match appended {
         Ok(seq) => seq,
         Err(e) => {
             tracing::error!(error = %e, "log append failed; write refused");
@@ -267,8 +315,7 @@ async fn store(
             );
         }
     };
-
-    let needed = target.consistency.required(gw.cluster.len());
+    let needed = consistency.required(gw.cluster.len());
     if needed > 0 {
         let confirmed = wait_for_nodes(gw, seq, needed, gw.config.write_timeout).await;
         if confirmed < needed {
@@ -288,6 +335,21 @@ async fn store(
     }
 }
 
+fn scan_options(flavor: Flavor, precision: Precision) -> ScanOptions {
+    match flavor {
+        Flavor::V1 => ScanOptions::v1(precision),
+        Flavor::V2 => ScanOptions::v2(precision),
+    }
+}
+
+/// Some node takes every batch gzip-compressed (`gzip: true`).
+fn compresses(gw: &Gateway) -> bool {
+    gw.config
+        .nodes
+        .iter()
+        .any(|n| n.gzip == crate::config::WireGzip::Always)
+}
+
 /// Appends a write record once to the log, then records the read
 /// watermark of the scope `query` (the client's `db=`/`rp=` or bucket)
 /// names, so reads of it wait for this entry. Every door that stores
@@ -297,9 +359,21 @@ pub async fn append_write(
     record: &Record,
     query: &str,
 ) -> Result<u64, crate::log::LogError> {
-    let seq = gw.log.append(record.to_payload()).await?;
-    gw.cluster.marks().touch(&Scope::of_write(query), seq);
-    Ok(seq)
+    append_writes(gw, std::slice::from_ref(record), query).await
+}
+
+/// [`append_write`] for records appended together (consecutive seqs, all
+/// or nothing); returns the last seq. `records` must not be empty.
+async fn append_writes(
+    gw: &Gateway,
+    records: &[Record],
+    query: &str,
+) -> Result<u64, crate::log::LogError> {
+    let payloads: Vec<_> = records.iter().map(Record::to_payload).collect();
+    let first = gw.log.append_batch(payloads).await?;
+    let last = first + records.len() as u64 - 1;
+    gw.cluster.marks().touch(&Scope::of_write(query), last);
+    Ok(last)
 }
 
 /// Waits until `needed` nodes have applied `seq`; returns how many did.
