@@ -15,12 +15,16 @@ cd "$(dirname "$0")/.."
 TARGET_MB=${1:-2048}; CONNS=${2:-16}; LINES=${3:-1000}; MAXSECS=${4:-300}
 command -v nginx >/dev/null || { echo "needs nginx"; exit 1; }
 command -v wrk >/dev/null || { echo "needs wrk"; exit 1; }
-cargo build --release --quiet
-BIN="${CARGO_TARGET_DIR:-target}/release/inmate"
+# INMATE_BIN=path measures that binary instead of building.
+if [ -z "${INMATE_BIN:-}" ]; then
+  cargo build --release --quiet
+fi
+BIN="${INMATE_BIN:-${CARGO_TARGET_DIR:-target}/release/inmate}"
 # Same disk as the build by default (tmpfs /tmp would measure RAM, not disk).
 BASE=${BENCH_DIR:-${CARGO_TARGET_DIR:-target}/bench-memory}
 mkdir -p "$BASE"
-work=$(mktemp -d "$BASE/run.XXXXXX")
+# Absolute: nginx resolves -c against its -p prefix.
+work=$(cd "$(mktemp -d "$BASE/run.XXXXXX")" && pwd)
 GW=; WRK=
 cleanup() {
   for f in "$work"/nginx*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
