@@ -29,7 +29,9 @@
 //!   costs a hashed lookup and a byte comparison instead of a validation.
 //! - A body of several MiB is cut at newlines and its parts are scanned on
 //!   several cores ([`scan_split`], `split.rs`), merged into exactly the
-//!   output of one scan (differential tests in `tests_split.rs`).
+//!   output of one scan (differential tests in `tests_split.rs`); a body
+//!   that needs no change can be stored as the chunks it arrived in
+//!   ([`scan_chunks`]) instead of being joined first.
 //! - The output body is the input `Bytes` itself when nothing must change
 //!   (the usual Telegraf batch: all valid, all timestamped, `\n`-terminated).
 //!   Otherwise the good lines are copied once into a new buffer, with

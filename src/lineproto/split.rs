@@ -1,4 +1,4 @@
-//! Large bodies scanned on several cores.
+//! Large bodies scanned on several cores; bodies stored as their chunks.
 //!
 //! A body over [`PART_MIN`] bytes per core is cut at newlines into up to
 //! [`MAX_PARTS`] parts; each part is scanned on its own thread
@@ -23,8 +23,15 @@
 //! - **Errors, counts and drop reasons** are taken in input order, so the
 //!   first stored errors and the first drop reason are the same.
 //!
-//! The differential tests (`tests_split.rs`) compare the merge with one
-//! scan on generated bodies cut at every kind of place.
+//! The same machinery stores a Telegraf-sized body without joining the
+//! chunks the server read it in ([`scan_chunks`]): the chunks are cut into
+//! pieces of whole lines (large chunks kept as they are, small ones and the
+//! lines that straddle two chunks copied), each piece is probed on this
+//! thread, and the pieces are offered only when one scan of the joined body
+//! would store it unchanged.
+//!
+//! The differential tests (`tests_split.rs`) compare the merge, and the
+//! pieces, with one scan on generated bodies cut at every kind of place.
 
 use std::ops::Range;
 
