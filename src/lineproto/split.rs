@@ -74,31 +74,25 @@ pub(crate) fn scan_in_parts(
     if ranges.len() < 2 {
         return scan_with(input, now, opts);
     }
+    let scan = |r: Range<usize>| scan_part(input.slice(r), now, opts, true, PartMode::Keep);
     let scanned: Vec<Part> = std::thread::scope(|s| {
         let spawned: Vec<_> = ranges[1..]
             .iter()
             .map(|r| {
-                let part = input.slice(r.clone());
                 std::thread::Builder::new()
                     .name("inmate-scan".into())
-                    .spawn_scoped(s, move || scan_part(part, now, opts, true, PartMode::Keep))
+                    .spawn_scoped(s, move || scan(r.clone()))
                     .map_err(|_| r.clone())
             })
             .collect();
-        let mut out = vec![scan_part(
-            input.slice(ranges[0].clone()),
-            now,
-            opts,
-            true,
-            PartMode::Keep,
-        )];
+        let mut out = vec![scan(ranges[0].clone())];
         for handle in spawned {
             out.push(match handle {
                 Ok(h) => h
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
                 // No thread to be had: scan that part here.
-                Err(r) => scan_part(input.slice(r), now, opts, true, PartMode::Keep),
+                Err(r) => scan(r),
             });
         }
         out

@@ -299,13 +299,7 @@ impl BodyChunks {
         for c in &self.chunks {
             buf.extend_from_slice(c);
         }
-        match self.permit {
-            None => Bytes::from(buf),
-            Some(permit) => Bytes::from_owner(Budgeted {
-                buf,
-                _permit: permit,
-            }),
-        }
+        budgeted(buf, self.permit)
     }
 
     /// Hands each of `pieces` (the body's bytes, stored without joining)
@@ -315,19 +309,27 @@ impl BodyChunks {
             .into_iter()
             .map(|buf| {
                 let n = buf.len();
-                match self
+                let share = self
                     .permit
                     .as_mut()
-                    .and_then(|h| h.split(n.min(h.num_permits())))
-                {
-                    None => buf,
-                    Some(permit) => Bytes::from_owner(Budgeted {
-                        buf,
-                        _permit: permit,
-                    }),
-                }
+                    .and_then(|h| h.split(n.min(h.num_permits())));
+                budgeted(buf, share)
             })
             .collect()
+    }
+}
+
+/// `buf` as `Bytes` that give `permit` back when the last copy is dropped.
+fn budgeted<B>(buf: B, permit: Option<OwnedSemaphorePermit>) -> Bytes
+where
+    B: AsRef<[u8]> + Into<Bytes> + Send + 'static,
+{
+    match permit {
+        None => buf.into(),
+        Some(permit) => Bytes::from_owner(Budgeted {
+            buf,
+            _permit: permit,
+        }),
     }
 }
 
