@@ -38,36 +38,49 @@ use crate::server::{self, Gateway, ServerError};
 /// Installs the log subscriber per `log_format` (`auto`: text on a terminal,
 /// JSON otherwise). `RUST_LOG` overrides the config's level.
 ///
-/// Lines are formatted on the calling thread and written by a background
-/// thread (`tracing_appender::non_blocking`), buffered: at the default
-/// `info` level every request writes an access-log line, and a `write(2)`
-/// to stdout per request on the async workers cost the read path measurably.
-/// Not lossy: when the writer falls 128k lines behind, logging waits rather
-/// than dropping lines. Keep the returned guard alive until exit: dropping
-/// it flushes what is queued.
+/// Lines are formatted on the calling thread into a shared buffer that a
+/// background thread writes out in batches (`logsink`): at the default
+/// `info` level every request writes an access-log line, and a write, or
+/// a thread wake-up, per line cost the read path measurably. Not lossy:
+/// past 8 MiB waiting, logging waits rather than dropping lines. Keep the
+/// returned guard alive until exit: dropping it writes what is buffered.
+/// If the writer thread cannot start, lines go straight to stdout.
 #[must_use = "dropping the guard stops the log writer"]
-pub fn init_logging(level: &str, format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+pub fn init_logging(level: &str, format: LogFormat) -> Option<crate::logsink::LogSinkGuard> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("inmate-log-out")
-        .finish(std::io::stdout());
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer);
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::IsTerminal::is_terminal(&std::io::stdout()),
     };
+    match crate::logsink::spawn(std::io::stdout()) {
+        Ok((sink, guard)) => {
+            install_subscriber(filter, json, sink);
+            Some(guard)
+        }
+        Err(e) => {
+            install_subscriber(filter, json, std::io::stdout);
+            tracing::warn!(error = %e, "log writer thread did not start; logging straight to stdout");
+            None
+        }
+    }
+}
+
+/// The global subscriber: `filter`, JSON or text lines, to `writer`.
+fn install_subscriber<W>(filter: tracing_subscriber::EnvFilter, json: bool, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     let _ = if json {
         fmt.json().with_current_span(false).try_init()
     } else {
         fmt.try_init()
     };
-    guard
 }
 
 /// Resolves on the first SIGINT or SIGTERM.

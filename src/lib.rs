@@ -35,6 +35,7 @@
 //! - [`clock`]: the one wall clock (write stamps, pinned `now()`).
 //! - [`metrics`]: Prometheus `/metrics` (events where they happen, state at scrape).
 //! - [`redact`]: the one rule that masks secrets in logs and dead letters.
+//! - [`logsink`]: where the gateway's own log lines go (batched to stdout).
 //! - [`admin`]: the admin API (`/inmate/v1/`) and the operator's CLI commands.
 //! - [`repair`]: `verify`, `repair` and `backfill`: finding and copying what nodes lack.
 
@@ -50,6 +51,7 @@ pub mod config;
 pub mod gzip;
 pub mod lineproto;
 pub mod log;
+pub mod logsink;
 pub mod metrics;
 pub mod query;
 pub mod record;
