@@ -11,7 +11,6 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::error::LogError;
@@ -260,7 +259,7 @@ fn read_segment(
                 let e = Entry {
                     seq,
                     appended_at_ms,
-                    payload: Payload::from(Bytes::copy_from_slice(payload)),
+                    payload: Payload::from(payload),
                 };
                 if !out.is_empty() && bytes + e.payload.len() > max_bytes {
                     disk.carry = Some(e);
