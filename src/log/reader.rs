@@ -3,15 +3,20 @@
 //! A reader serves from the shared tail cache when its position is cached
 //! and otherwise streams from the segment files with its own file handle and
 //! a bounded window (see `scan.rs`), continuing where the previous disk read
-//! stopped so a catch-up is one sequential pass. Blocking file reads run on
-//! tokio's blocking pool. Before every read the reader honours its cursor's
-//! floor, so a cursor forced forward by limits makes the reader jump too.
+//! stopped so a catch-up is one sequential pass. Records read from disk are
+//! slices of the scanner's read window (no per-record copy), so a reader
+//! pins at most its current window plus the windows its in-flight batch and
+//! a carried-over frame point into. Blocking file reads run on tokio's
+//! blocking pool: with one allocation per ~1 MiB window instead of one per
+//! record, allocating the windows on the async side instead did not lower
+//! the catch-up memory measurably (BENCHMARKS.md, 4c), so the simplest form
+//! stayed. Before every read the reader honours its cursor's floor, so a
+//! cursor forced forward by limits makes the reader jump too.
 
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::sync::watch;
 
 use super::error::LogError;
@@ -260,7 +265,7 @@ fn read_segment(
                 let e = Entry {
                     seq,
                     appended_at_ms,
-                    payload: Payload::from(Bytes::copy_from_slice(payload)),
+                    payload: Payload::from(payload),
                 };
                 if !out.is_empty() && bytes + e.payload.len() > max_bytes {
                     disk.carry = Some(e);

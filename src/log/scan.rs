@@ -1,8 +1,21 @@
 //! Sequential, memory-bounded frame scanning of one segment file.
 //!
 //! Recovery and disk readers share this scanner so that both treat damage the
-//! same way. It reads through a window buffer (one `pread` per ~1 MiB, not per
-//! record) and never holds more than the window plus one frame in memory.
+//! same way. It reads through a window (one `pread` per ~1 MiB, not per
+//! record): a frame's payload is handed out as a [`Bytes`] slice of that
+//! window, not a copy, so a disk reader allocates once per window instead of
+//! once per record.
+//!
+//! Memory bound: every time the scanner needs bytes its window does not
+//! cover it reads them into a *fresh* buffer and drops its reference to the
+//! old one; a window is never reused or written after it was frozen. So a
+//! scanner holds at most one window (~1 MiB, or one frame when a frame is
+//! larger), and each payload slice handed out keeps at most its own window
+//! alive until the slice is dropped. A reader therefore pins its current
+//! window plus the windows its in-flight batch (and a carried-over frame)
+//! points into. A frame of at least half a window that does not fit the
+//! current window is read on its own (exactly its bytes), so a large record
+//! does not pin much beyond itself.
 //!
 //! Damage handling: when the bytes at the current position are not a valid
 //! frame, the scanner first tries the position the `len` field points to (the
@@ -14,21 +27,35 @@
 
 use std::io;
 
+use bytes::Bytes;
+
 use super::frame::{FRAME_HEADER_LEN, FrameHeader, MAX_PAYLOAD_LEN, frame_crc, frame_size};
 use super::fs::FileHandle;
 
 /// How much the window reads at once; large enough to amortise syscalls.
 const WINDOW_CHUNK: usize = 1024 * 1024;
 
+/// How many bytes to read for a window that must cover `n` bytes: a whole
+/// chunk, except that a large frame (half a chunk or more) is read on its own
+/// so its slice pins little besides itself.
+fn window_len(n: usize) -> usize {
+    if n >= WINDOW_CHUNK / 2 {
+        n
+    } else {
+        WINDOW_CHUNK
+    }
+}
+
 /// One step of a scan.
 #[derive(Debug)]
-pub(crate) enum Scan<'a> {
+pub(crate) enum Scan {
     /// A valid frame at `offset`.
     Frame {
         offset: u64,
         seq: u64,
         appended_at_ms: u64,
-        payload: &'a [u8],
+        /// A slice of the scanner's window (shares its allocation).
+        payload: Bytes,
     },
     /// Bytes `[from, to)` were not valid frames; a valid frame starts at `to`.
     Corrupt { from: u64, to: u64 },
@@ -43,7 +70,9 @@ pub(crate) struct FrameScanner {
     file: FileHandle,
     /// Never read at or beyond this offset (file length, or the published end).
     limit: u64,
-    buf: Vec<u8>,
+    /// The current window: file bytes `[buf_off, buf_off + buf.len())`.
+    /// Replaced, never refilled, so slices handed out stay valid.
+    buf: Bytes,
     buf_off: u64,
     pos: u64,
     /// The next frame's seq must be >= min_seq (seqs strictly increase).
@@ -63,7 +92,7 @@ impl FrameScanner {
         FrameScanner {
             file,
             limit,
-            buf: Vec::new(),
+            buf: Bytes::new(),
             buf_off: 0,
             pos: start,
             min_seq,
@@ -86,13 +115,15 @@ impl FrameScanner {
         if off >= self.buf_off && end <= self.buf_off + self.buf.len() as u64 {
             return Ok(true);
         }
-        // Remaining bytes up to the limit, capped at the chunk size but never
-        // below what this frame needs.
+        // Remaining bytes up to the limit, capped at the window size (never
+        // below what this frame needs). A fresh buffer: the old window may be
+        // shared by payload slices already handed out.
         let avail = (self.limit - off) as usize;
-        let want = n.max(WINDOW_CHUNK).min(avail);
-        self.buf.clear();
-        self.buf.resize(want, 0);
-        self.file.read_exact_at(&mut self.buf, off)?;
+        let want = window_len(n).min(avail);
+        self.buf = Bytes::new();
+        let mut fresh = vec![0u8; want];
+        self.file.read_exact_at(&mut fresh, off)?;
+        self.buf = Bytes::from(fresh);
         self.buf_off = off;
         Ok(true)
     }
@@ -126,7 +157,7 @@ impl FrameScanner {
     }
 
     /// Returns the next frame, damaged range, or the end.
-    pub(crate) fn next(&mut self) -> io::Result<Scan<'_>> {
+    pub(crate) fn next(&mut self) -> io::Result<Scan> {
         if self.pos >= self.limit {
             return Ok(Scan::End);
         }
@@ -134,7 +165,8 @@ impl FrameScanner {
         if let Some(h) = self.valid_at(at)? {
             self.pos = at + frame_size(h.len as usize);
             self.min_seq = h.seq + 1;
-            let payload = &self.slice(at, FRAME_HEADER_LEN + h.len as usize)[FRAME_HEADER_LEN..];
+            let s = (at - self.buf_off) as usize + FRAME_HEADER_LEN;
+            let payload = self.buf.slice(s..s + h.len as usize);
             return Ok(Scan::Frame {
                 offset: at,
                 seq: h.seq,
@@ -182,7 +214,7 @@ mod tests {
         loop {
             match s.next().unwrap() {
                 Scan::Frame { seq, payload, .. } => {
-                    out.push(format!("{seq}:{}", String::from_utf8_lossy(payload)))
+                    out.push(format!("{seq}:{}", String::from_utf8_lossy(&payload)))
                 }
                 Scan::Corrupt { from, to } => out.push(format!("corrupt {from}..{to}")),
                 Scan::Tail { from } => out.push(format!("tail {from}")),

@@ -374,3 +374,50 @@ async fn background_flusher_and_interval_fsync() {
     append_n(&log, 51, 60).await;
     log.close().await.unwrap();
 }
+
+/// Records read from disk are slices of the scanner's read window, not
+/// copies; a window the scanner moved past is held only by those slices.
+#[tokio::test]
+async fn disk_reads_slice_the_window() {
+    let d = tempfile::tempdir().unwrap();
+    let opts = LogOptions {
+        segment_bytes: 64 << 20,
+        cache_bytes: 0,
+        ..test_opts(d.path())
+    };
+    let log = Log::open(opts, &names(&["a"])).await.unwrap();
+    append_n(&log, 1, 11).await;
+    // Two records of 600 KB: each is read in a window of its own.
+    let big = |b: u8| Bytes::from(vec![b; 600_000]);
+    log.append_batch(vec![big(1), big(2)]).await.unwrap();
+    let mut r = log.reader("a").unwrap();
+    let small = r.next(1 << 20, 10).await.unwrap();
+    assert_eq!(seqs(&small), (1..11).collect::<Vec<_>>());
+    for (e, next) in small.iter().zip(&small[1..]) {
+        assert_eq!(e.payload, payload(e.seq));
+        let (a, b) = (e.payload.head(), next.payload.head());
+        // Consecutive frames on disk: the next payload starts one frame
+        // header after this one ends, in the same buffer.
+        assert_eq!(
+            a.as_ptr() as usize + a.len() + frame::FRAME_HEADER_LEN,
+            b.as_ptr() as usize,
+            "records {} and {} are not slices of one window",
+            e.seq,
+            next.seq
+        );
+    }
+    drop(small);
+    let first = r.next(1, 1).await.unwrap().remove(0);
+    assert_eq!(first.payload, big(1));
+    assert!(
+        !first.payload.head().is_unique(),
+        "the scanner holds its window"
+    );
+    let second = r.next(1, 1).await.unwrap().remove(0);
+    assert_eq!(second.payload, big(2));
+    assert!(
+        first.payload.head().is_unique(),
+        "the scanner kept an old window"
+    );
+    log.close().await.unwrap();
+}
