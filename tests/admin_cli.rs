@@ -138,7 +138,7 @@ async fn pause_holds_deliveries_across_a_restart_and_resume_catches_up() {
     .await;
     assert!(caught_up, "{:?}", gateway_count(&gw, "db", t).await);
     assert_eq!(node_status(&gw, t, &na).await["mode"], "enabled");
-    let logs = gw.logs();
+    let logs = gw.logs_with("node mode set by operator").await;
     assert!(logs.contains("node mode set by operator"), "{logs}");
 }
 
@@ -298,7 +298,7 @@ async fn admin_api_needs_the_admin_scope() {
     // An admin-only client may; the log names it and never its token.
     ok(&gw, Some("ops-secret-tok"), &["node", "pause", &na]).await;
     assert_eq!(node_status(&gw, Some("adm"), &na).await["mode"], "paused");
-    let logs = gw.logs();
+    let logs = gw.logs_with("\"by\":\"ops\"").await;
     assert!(logs.contains("\"by\":\"ops\""), "{logs}");
     assert!(!logs.contains("ops-secret-tok"), "{logs}");
     let persisted = std::fs::read_to_string(dir.path().join("admin.json")).unwrap();

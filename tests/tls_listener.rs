@@ -69,7 +69,11 @@ async fn sighup_swaps_the_certificate_and_open_connections_keep_working() {
     // original certificate.
     assert_eq!(tls::get(&mut open, "/ping").await.unwrap(), 204);
     assert_eq!(tls::peer_cert(&open), old_der);
-    assert!(gw.logs().contains("TLS certificate reloaded"));
+    assert!(
+        gw.logs_with("TLS certificate reloaded")
+            .await
+            .contains("TLS certificate reloaded")
+    );
 
     // A broken file on the next SIGHUP keeps the current certificate.
     std::fs::write(&key, "not a key").unwrap();

@@ -135,8 +135,24 @@ impl Gateway {
     }
 
     /// Everything the gateway wrote to stdout and stderr so far (all runs).
+    /// Info lines reach the file up to 20 ms after they are logged (the
+    /// gateway writes its log in batches): to assert that a line was
+    /// logged, use [`Gateway::logs_with`].
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// The logs once they contain `needle` (or after 5 s without it, so the
+    /// caller's assertion shows what was there).
+    pub async fn logs_with(&self, needle: &str) -> String {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let logs = self.logs();
+            if logs.contains(needle) || std::time::Instant::now() >= until {
+                return logs;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     /// The process id while running.
