@@ -9,6 +9,8 @@
 # compared with the ingest MB/s of the write phase (same run).
 #
 # Usage: scripts/bench-memory.sh [target-MB] [connections] [lines-per-request] [max-write-seconds]
+# QUEUE_EXTRA='cache_bytes: 32MiB' adds one key under `queue:` (a row that
+# changes a default names it).
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
@@ -66,6 +68,7 @@ log_level: warn
 queue:
   fsync: always
   retry_max_delay: 1s
+${QUEUE_EXTRA:+  $QUEUE_EXTRA}
 CONF
 "$BIN" --config "$work/inmate.yaml" >"$work/gw.log" 2>&1 &
 GW=$!
