@@ -20,7 +20,8 @@
 //!   channel's non-lossy mode did at 128k lines).
 //! - **Order.** Lines are written in the order their writes took the lock.
 //! - **Flush at exit.** Dropping the [`LogSinkGuard`] writes what is left
-//!   and joins the thread.
+//!   and joins the thread, waiting at most [`EXIT_WAIT`] (a stdout that
+//!   takes nothing must not keep the process from exiting).
 //!
 //! Warnings and errors are not held for the interval: they wake the
 //! writer at once, so the line an operator looks for after a failure is
@@ -38,6 +39,8 @@ use tracing_subscriber::fmt::MakeWriter;
 
 /// How long the writer lets lines gather after the first one arrives.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
+/// How long dropping the guard waits for the last lines to be written.
+pub const EXIT_WAIT: Duration = Duration::from_secs(1);
 /// Bytes waiting past which a new line waits for the writer.
 pub const MAX_BUFFERED: usize = 8 << 20;
 /// Bytes waiting at which the writer is woken before its interval ends.
@@ -67,6 +70,8 @@ struct State {
     urgent: bool,
     /// The guard was dropped: write what is left and stop.
     closed: bool,
+    /// The writer thread has written everything and returned.
+    done: bool,
 }
 
 struct Shared {
@@ -140,6 +145,8 @@ fn run_writer(shared: &Shared, mut out: impl Write) {
         spare.shrink_to(shared.tuning.high_water);
         st = shared.lock();
     }
+    st.done = true;
+    shared.room.notify_all();
 }
 
 /// The `tracing_subscriber` writer: every line goes into the shared
@@ -193,11 +200,25 @@ pub struct LogSinkGuard {
 }
 
 impl Drop for LogSinkGuard {
+    /// Writes what is buffered, waiting at most [`EXIT_WAIT`]: a stdout
+    /// that takes nothing (a stopped pipe reader) must not keep the process
+    /// from exiting. The thread is joined when it finished in time and
+    /// left behind otherwise.
     fn drop(&mut self) {
-        self.shared.lock().closed = true;
+        let mut st = self.shared.lock();
+        st.closed = true;
         self.shared.wake.notify_one();
         self.shared.room.notify_all();
-        if let Some(t) = self.thread.take() {
+        let (st, _) = self
+            .shared
+            .room
+            .wait_timeout_while(st, EXIT_WAIT, |s| !s.done)
+            .unwrap_or_else(PoisonError::into_inner);
+        let done = st.done;
+        drop(st);
+        if let Some(t) = self.thread.take()
+            && done
+        {
             let _ = t.join();
         }
     }

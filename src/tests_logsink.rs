@@ -158,3 +158,24 @@ fn a_stuck_output_makes_lines_wait_and_loses_none() {
     let got: Vec<usize> = text.lines().map(|l| l.parse().unwrap()).collect();
     assert_eq!(got, (0..1_000).collect::<Vec<_>>());
 }
+
+#[test]
+fn exit_does_not_hang_on_a_stdout_that_takes_nothing() {
+    let out = Out::default();
+    out.stuck.store(true, Ordering::Release);
+    let (sink, guard) = spawn(out.clone()).unwrap();
+    line(&sink, "last words", true);
+    let started = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(guard);
+        let _ = tx.send(());
+    });
+    let returned = rx.recv_timeout(EXIT_WAIT * 5);
+    let waited = started.elapsed();
+    // Let the writer (and a hung drop, if any) finish either way.
+    out.stuck.store(false, Ordering::Release);
+    assert!(returned.is_ok(), "dropping the guard hung");
+    assert!(waited >= EXIT_WAIT, "gave up after {waited:?}");
+    assert!(out.wait_lines(1));
+}
