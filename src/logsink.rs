@@ -17,7 +17,8 @@
 //! What it keeps from the channel it replaces:
 //! - **Nothing is dropped.** Past [`MAX_BUFFERED`] bytes waiting, a line
 //!   waits for room (a stuck stdout then slows logging callers, as the
-//!   channel's non-lossy mode did at 128k lines).
+//!   channel's non-lossy mode did at 128k lines); each such wait counts in
+//!   `inmate_log_output_waits_total`, so it shows on `/metrics`.
 //! - **Order.** Lines are written in the order their writes took the lock.
 //! - **Flush at exit.** Dropping the [`LogSinkGuard`] writes what is left
 //!   and joins the thread, waiting at most [`EXIT_WAIT`] (a stdout that
@@ -92,6 +93,7 @@ impl Shared {
     /// Appends one line (or part of one) and wakes the writer if needed.
     fn push(&self, bytes: &[u8], urgent: bool) {
         let mut st = self.lock();
+        let waited = st.buf.len() >= self.tuning.max_buffered && !st.closed;
         while st.buf.len() >= self.tuning.max_buffered && !st.closed {
             st.urgent = true;
             self.wake.notify_one();
@@ -105,6 +107,10 @@ impl Shared {
         } else if st.idle {
             st.idle = false;
             self.wake.notify_one();
+        }
+        drop(st);
+        if waited {
+            crate::metrics::log_output_wait();
         }
     }
 }

@@ -157,6 +157,13 @@ fn a_stuck_output_makes_lines_wait_and_loses_none() {
     let text = out.text();
     let got: Vec<usize> = text.lines().map(|l| l.parse().unwrap()).collect();
     assert_eq!(got, (0..1_000).collect::<Vec<_>>());
+    // The waits show on /metrics.
+    let waits = crate::metrics::render(None).lines().find_map(|l| {
+        l.strip_prefix("inmate_log_output_waits_total ")?
+            .parse::<f64>()
+            .ok()
+    });
+    assert!(waits.is_some_and(|n| n >= 1.0), "{waits:?}");
 }
 
 #[test]

@@ -287,6 +287,17 @@ pub fn read_served(stale: bool) {
     }
 }
 
+/// A log line had to wait for the log output to take the buffer (a stdout
+/// that does not keep up slows whatever logs, requests included).
+pub fn log_output_wait() {
+    if !super::enabled() {
+        return;
+    }
+    registry()
+        .counter("inmate_log_output_waits_total", vec![])
+        .increment(1);
+}
+
 /// Times a read's wait for a caught-up node (read-your-writes).
 pub fn read_wait() -> Timer {
     Timer::start("inmate_read_wait_duration_seconds")

@@ -194,6 +194,11 @@ pub const CATALOG: &[(&str, Kind, &str)] = &[
         "Segment files in the durable log.",
     ),
     (
+        "inmate_log_output_waits_total",
+        Kind::Counter,
+        "Log lines that waited because the gateway's own log output (stdout) fell 8 MiB behind.",
+    ),
+    (
         "inmate_read_fallbacks_total",
         Kind::Counter,
         "Reads a node failed (error, timeout, 5xx), so the next node was tried.",

@@ -97,6 +97,8 @@ pub fn catchup_seconds(backlog: u64, rate: Option<f64>) -> f64 {
 /// nodes' series so they exist (at 0) before the first event.
 pub fn attach(gw: &Arc<Gateway>) {
     let r = registry();
+    r.counter("inmate_log_output_waits_total", vec![])
+        .increment(0);
     for n in gw.cluster.iter() {
         let node = n.name();
         for name in [
