@@ -10,7 +10,8 @@
 # When nginx is installed, the saturated runs also go through nginx as a plain
 # reverse proxy in front of the same two nodes (keep-alive upstream, access
 # log on, `worker_processes auto`): what a generic proxy costs on the same
-# cores, as a reference for the gateway's ratio.
+# cores, as a reference for the gateway's ratio. Each proxied run also
+# reports the proxy's own CPU per request (from /proc/PID/stat).
 #
 # Usage: scripts/bench-read.sh [seconds] [connections] [points]
 set -euo pipefail
@@ -26,6 +27,7 @@ start_influxd n1; N1=$PORT
 start_influxd n2; N2=$PORT
 
 start_gateway "$N1" "$N2"
+GWPID=${PIDS[-1]}
 
 # Database and data, through the gateway (so both nodes get them).
 curl -sf -o /dev/null -XPOST "$GW/query" --data-urlencode 'q=CREATE DATABASE bench'
@@ -70,10 +72,25 @@ CONF
 fi
 
 Q='q=SELECT%20usage_user%2Cusage_idle%20FROM%20cpu%20WHERE%20host%3D%27server07%27%20LIMIT%2010&db=bench'
-run() { # url label [connections]
-  local c=${3:-$CONNS} t=2
+# CPU ticks (1/100 s) of the proxy under test: the gateway, or nginx's
+# master and workers; nothing for direct runs.
+proxy_ticks() { # label
+  local pids=""
+  case $1 in
+    gateway) pids=$GWPID ;;
+    nginx) pids="$(cat "$work/nginx/nginx.pid") $(pgrep -P "$(cat "$work/nginx/nginx.pid")" | tr '\n' ' ')" ;;
+  esac
+  local t=0 p
+  for p in $pids; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done
+  echo "$t"
+}
+run() { # url label [connections] -> "label req/s p50 p99 proxy-CPU-us-per-request"
+  local c=${3:-$CONNS} t=2 a b line
   [ "$c" -lt 2 ] && t=1
-  wrk_run "$1/query?$Q" "$2" -t$t -c"$c"
+  a=$(proxy_ticks "$2")
+  line=$(wrk_run "$1/query?$Q" "$2" -t$t -c"$c")
+  b=$(proxy_ticks "$2")
+  echo "$line" | awk -v t=$((b - a)) -v d="$DUR" '{ printf "%s %.1f\n", $0, ($2 > 0 ? t * 10000 / ($2 * d) : 0) }'
 }
 echo "query: GET /query?$Q"
 echo "$CONNS connections, ${DUR}s per run, runs alternate direct/gateway"
@@ -83,14 +100,17 @@ wrk -t1 -c4 -d2s "$GW/query?$Q" >/dev/null
 if [ -n "$NGINX" ]; then wrk -t1 -c4 -d2s "$NGINX/query?$Q" >/dev/null; fi
 summary() {
 awk '
-  { n[$1]++; rps[$1]+=$2; p50[$1]+=$3; p99[$1]+=$4 }
+  { n[$1]++; rps[$1]+=$2; p50[$1]+=$3; p99[$1]+=$4; cpu[$1]+=$5 }
   END {
-    for (k in n) { rps[k]/=n[k]; p50[k]/=n[k]; p99[k]/=n[k] }
+    for (k in n) { rps[k]/=n[k]; p50[k]/=n[k]; p99[k]/=n[k]; cpu[k]/=n[k] }
     printf "direct influxd: %.0f req/s  p50 %.3f ms  p99 %.3f ms (mean of %d runs)\n", rps["direct"], p50["direct"], p99["direct"], n["direct"]
     printf "gateway:        %.0f req/s  p50 %.3f ms  p99 %.3f ms (mean of %d runs)\n", rps["gateway"], p50["gateway"], p99["gateway"], n["gateway"]
     printf "ratio gateway/direct req/s: %.2fx\n", rps["gateway"]/rps["direct"]
     if (n["nginx"]) printf "nginx proxy:    %.0f req/s  p50 %.3f ms  p99 %.3f ms (reference; ratio to direct %.2fx)\n", rps["nginx"], p50["nginx"], p99["nginx"], rps["nginx"]/rps["direct"]
     printf "added latency: p50 %+.3f ms, p99 %+.3f ms\n", p50["gateway"]-p50["direct"], p99["gateway"]-p99["direct"]
+    printf "proxy CPU per request: gateway %.1f us", cpu["gateway"]
+    if (n["nginx"]) printf ", nginx %.1f us (master and workers)", cpu["nginx"]
+    printf "\n"
   }' "$1"
 }
 echo "== saturated: $CONNS connections (throughput; the machine's 2 cores are the limit)"
