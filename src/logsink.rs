@@ -93,8 +93,9 @@ impl Shared {
     /// Appends one line (or part of one) and wakes the writer if needed.
     fn push(&self, bytes: &[u8], urgent: bool) {
         let mut st = self.lock();
-        let waited = st.buf.len() >= self.tuning.max_buffered && !st.closed;
+        let mut waited = false;
         while st.buf.len() >= self.tuning.max_buffered && !st.closed {
+            waited = true;
             st.urgent = true;
             self.wake.notify_one();
             st = self.room.wait(st).unwrap_or_else(PoisonError::into_inner);

@@ -128,9 +128,14 @@ impl FrameScanner {
         Ok(true)
     }
 
-    fn slice(&self, off: u64, n: usize) -> &[u8] {
+    /// Where file bytes `[off, off + n)` sit in the window.
+    fn range(&self, off: u64, n: usize) -> std::ops::Range<usize> {
         let s = (off - self.buf_off) as usize;
-        &self.buf[s..s + n]
+        s..s + n
+    }
+
+    fn slice(&self, off: u64, n: usize) -> &[u8] {
+        &self.buf[self.range(off, n)]
     }
 
     /// The header at `off` if a complete, in-range, CRC-valid frame starts there.
@@ -165,8 +170,9 @@ impl FrameScanner {
         if let Some(h) = self.valid_at(at)? {
             self.pos = at + frame_size(h.len as usize);
             self.min_seq = h.seq + 1;
-            let s = (at - self.buf_off) as usize + FRAME_HEADER_LEN;
-            let payload = self.buf.slice(s..s + h.len as usize);
+            let payload = self
+                .buf
+                .slice(self.range(at + FRAME_HEADER_LEN as u64, h.len as usize));
             return Ok(Scan::Frame {
                 offset: at,
                 seq: h.seq,

@@ -145,14 +145,11 @@ impl Gateway {
     /// The logs once they contain `needle` (or after 5 s without it, so the
     /// caller's assertion shows what was there).
     pub async fn logs_with(&self, needle: &str) -> String {
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        loop {
-            let logs = self.logs();
-            if logs.contains(needle) || std::time::Instant::now() >= until {
-                return logs;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        super::api::eventually(Duration::from_secs(5), || async {
+            self.logs().contains(needle)
+        })
+        .await;
+        self.logs()
     }
 
     /// The process id while running.

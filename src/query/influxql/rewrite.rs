@@ -114,18 +114,20 @@ pub(crate) fn redact(q: &str) -> String {
     // Only a PASSWORD keyword starts a mask, and keywords match ASCII
     // letters case-insensitively: without the word there is nothing to
     // mask (the access log runs this for every read, so skip the lexer).
-    if !has_password_word(q) {
+    if find_password_word(q).is_none() {
         return q.to_owned();
     }
     redact_lexed(q)
 }
 
-/// Whether `q` contains `password` in any ASCII case.
-fn has_password_word(q: &str) -> bool {
+/// Where `password` first occurs in `q`, in any ASCII case.
+fn find_password_word(q: &str) -> Option<usize> {
     q.as_bytes()
-        .windows(8)
-        .any(|w| w.eq_ignore_ascii_case(b"password"))
+        .windows(PASSWORD.len())
+        .position(|w| w.eq_ignore_ascii_case(PASSWORD.as_bytes()))
 }
+
+const PASSWORD: &str = "password";
 
 /// [`redact`] without the shortcut: lexes `q` and masks what follows
 /// PASSWORD.
@@ -166,10 +168,9 @@ pub(crate) fn redact_lexed(q: &str) -> String {
 /// A query we cannot tokenize may hold a password with a bad escape
 /// (`'p\w'`): cut everything after the first `password` word.
 fn redact_unlexable(q: &str) -> String {
-    let lower = q.to_ascii_lowercase();
-    match lower.find("password") {
+    match find_password_word(q) {
         Some(at) => {
-            let cut = at + "password".len();
+            let cut = at + PASSWORD.len();
             format!("{} {MASK}", q.get(..cut).unwrap_or(""))
         }
         None => q.to_owned(),
