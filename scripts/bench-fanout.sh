@@ -17,17 +17,7 @@ DUR=${1:-20}; CONNS=${2:-16}; LINES=${3:-5000}; RUNS=${4:-5}
 source scripts/lib.sh
 command -v nginx >/dev/null || { echo "needs nginx (apt-get install -y nginx-light)"; exit 1; }
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install -y wrk)"; exit 1; }
-if [ -z "${INMATE_BIN:-}" ]; then
-  cargo build --release --quiet
-fi
-BIN="${INMATE_BIN:-$(release_bin inmate)}"
-work=$(mktemp -d "${TMPDIR:-/tmp}/inmate-bench.XXXXXX")
-cleanup() {
-  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_start bench
 S1=$(free_port); S2=$(free_port); MIR=$(free_port)
 cat > "$work/nginx.conf" <<CONF
 worker_processes 1;

@@ -134,7 +134,9 @@ def dd_mb_s(work, mib=1024):
     return mib * 1048576 / dt / 1e6
 
 
-def run_gateway(binary, sinks, extra_yaml, work, seconds, conns, body_file, gz, lua, plain_bytes, latency=False):
+def gateway_config(work, sinks, extra_yaml=""):
+    """A fresh data dir under `work` with a config naming only the sinks,
+    a free port and that dir (plus `extra_yaml`): (port, data dir, config)."""
     port = free_port()
     data = tempfile.mkdtemp(dir=work, prefix="gw-")
     cfg = os.path.join(data, "inmate.yaml")
@@ -144,6 +146,11 @@ def run_gateway(binary, sinks, extra_yaml, work, seconds, conns, body_file, gz, 
             f.write(f"  - url: http://127.0.0.1:{s}\n")
         f.write(f"bind_address: 127.0.0.1\nport: {port}\ndata_dir: {data}/data\n")
         f.write(extra_yaml)
+    return port, data, cfg
+
+
+def run_gateway(binary, sinks, extra_yaml, work, seconds, conns, body_file, gz, lua, plain_bytes, latency=False):
+    port, data, cfg = gateway_config(work, sinks, extra_yaml)
     log = open(os.path.join(data, "gw.log"), "w")
     gw = subprocess.Popen([binary, "--config", cfg], stdout=log, stderr=log)
     try:

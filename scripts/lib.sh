@@ -131,3 +131,22 @@ wait_for_ping() {
 release_bin() {
     echo "${CARGO_TARGET_DIR:-target}/release/$1"
 }
+
+# bench_start NAME: for the nginx-driven benchmarks. Builds the release
+# binary unless INMATE_BIN names one, then sets BIN (the binary to measure)
+# and work (a fresh temp dir; at exit the nginx whose pid file is in it is
+# stopped and the dir removed).
+bench_start() {
+    if [ -z "${INMATE_BIN:-}" ]; then
+        cargo build --release --quiet
+    fi
+    BIN="${INMATE_BIN:-$(release_bin inmate)}"
+    work=$(mktemp -d "${TMPDIR:-/tmp}/inmate-$1.XXXXXX")
+    trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+    [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
