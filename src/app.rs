@@ -77,7 +77,7 @@ where
         .with_env_filter(filter)
         .with_writer(writer);
     let _ = if json {
-        fmt.json().with_current_span(false).try_init()
+        fmt.event_format(crate::logfmt::JsonLine).try_init()
     } else {
         fmt.try_init()
     };

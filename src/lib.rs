@@ -35,6 +35,8 @@
 //! - [`clock`]: the one wall clock (write stamps, pinned `now()`).
 //! - [`metrics`]: Prometheus `/metrics` (events where they happen, state at scrape).
 //! - [`redact`]: the one rule that masks secrets in logs and dead letters.
+//! - [`logfmt`]: how a log line is written (JSON, same shape as
+//!   `tracing_subscriber`'s, without its per-field serializer).
 //! - [`logsink`]: where the gateway's own log lines go (batched to stdout).
 //! - [`admin`]: the admin API (`/inmate/v1/`) and the operator's CLI commands.
 //! - [`repair`]: `verify`, `repair` and `backfill`: finding and copying what nodes lack.
@@ -51,6 +53,7 @@ pub mod config;
 pub mod gzip;
 pub mod lineproto;
 pub mod log;
+pub mod logfmt;
 pub mod logsink;
 pub mod metrics;
 pub mod query;

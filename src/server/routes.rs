@@ -206,25 +206,14 @@ mod tests {
 
     /// Everything `f` logs, as text.
     fn logged(f: impl FnOnce()) -> String {
-        #[derive(Clone, Default)]
-        struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Buf {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buf = Buf::default();
+        let buf = crate::logfmt::Captured::default();
         let sink = buf.clone();
         let sub = tracing_subscriber::fmt()
             .with_ansi(false)
             .with_writer(move || sink.clone())
             .finish();
         tracing::subscriber::with_default(sub, f);
-        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+        buf.text()
     }
 
     const SECRET_QUERY: &str =
