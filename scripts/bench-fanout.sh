@@ -19,17 +19,7 @@ command -v nginx >/dev/null || { echo "needs nginx (apt-get install -y nginx-lig
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install -y wrk)"; exit 1; }
 bench_start bench
 S1=$(free_port); S2=$(free_port); MIR=$(free_port)
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/body;
-  proxy_temp_path $work/proxy;
-  client_max_body_size 50m;
-  client_body_buffer_size 1m;
+nginx_start "$(cat <<CONF
   upstream sink1 { server 127.0.0.1:$S1; keepalive 64; }
   upstream sink2 { server 127.0.0.1:$S2; keepalive 64; }
   # Null sinks that look like InfluxDB to the gateway's health check
@@ -52,9 +42,8 @@ http {
       proxy_pass http://sink2\$request_uri;
     }
   }
-}
 CONF
-nginx -c "$work/nginx.conf" -p "$work"
+)"
 python3 scripts/bench_fanout.py --bin "$BIN" ${BEFORE_BIN:+--before-bin "$BEFORE_BIN"} \
   --sinks "$S1,$S2" --mirror "$MIR" --seconds "$DUR" --conns "$CONNS" --lines "$LINES" \
   --runs "$RUNS" --lua bench/write_file.lua --extra-yaml "$(printf '%b' "${EXTRA_YAML:-}")"

@@ -31,20 +31,8 @@ sink() {
   }
 CONF
 }
-cat > "$work/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/body;
-  client_body_buffer_size 1m;
-$(sink "$S1")
-$(sink "$S2")
-}
-CONF
-nginx -c "$work/nginx.conf" -p "$work"
+nginx_start "$(sink "$S1")
+$(sink "$S2")"
 bins=()
 [ -n "${BEFORE_BIN:-}" ] && bins+=("before=$BEFORE_BIN")
 bins+=("inmate=$BIN")

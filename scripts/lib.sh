@@ -150,3 +150,25 @@ bench_cleanup() {
     wait 2>/dev/null || true
     rm -rf "$work"
 }
+
+# nginx_start HTTP: writes $work/nginx.conf (one worker; pid, error log and
+# temp files in $work; no access log; bodies up to 50 MB, 1 MiB of them in
+# memory) with HTTP inside its http block, and starts nginx. After
+# bench_start, whose cleanup stops it.
+nginx_start() {
+    cat > "$work/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/body;
+  proxy_temp_path $work/proxy;
+  client_max_body_size 50m;
+  client_body_buffer_size 1m;
+$1
+}
+CONF
+    nginx -c "$work/nginx.conf" -p "$work"
+}
