@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 DUR=${1:-10}; CONNS=${2:-8}
 command -v influxd >/dev/null || { echo "needs influxd (apt-get install -y influxdb)"; exit 1; }
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install -y wrk)"; exit 1; }
-cargo build --release --quiet
+[ -n "${INMATE_BIN:-}" ] || cargo build --release --quiet
 # shellcheck source=scripts/bench-read-lib.sh
 source scripts/bench-read-lib.sh
 start_influxd n1; N1=$PORT

@@ -4,7 +4,7 @@
 # Callers set `set -euo pipefail`, cd to the repo root and build first.
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
-BIN=$(release_bin inmate)
+BIN=${INMATE_BIN:-$(release_bin inmate)}
 work=$(mktemp -d "${TMPDIR:-/tmp}/inmate-bench-read.XXXXXX")
 PIDS=()
 cleanup() {

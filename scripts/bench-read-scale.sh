@@ -16,7 +16,7 @@ export LC_ALL=C
 cd "$(dirname "$0")/.."
 DUR=${1:-10}; CONNS=${2:-32}; FAST_MS=${3:-5}; SLOW_MS=${4:-25}
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install -y wrk)"; exit 1; }
-cargo build --release --quiet
+[ -n "${INMATE_BIN:-}" ] || cargo build --release --quiet
 # shellcheck source=scripts/bench-read-lib.sh
 source scripts/bench-read-lib.sh
 

@@ -14,13 +14,14 @@
 # reports the proxy's own CPU per request (from /proc/PID/stat).
 #
 # Usage: scripts/bench-read.sh [seconds] [connections] [points]
+#   INMATE_BIN=path  measures that binary instead of building
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
 DUR=${1:-10}; CONNS=${2:-32}; POINTS=${3:-10000}
 command -v influxd >/dev/null || { echo "needs influxd (apt-get install -y influxdb)"; exit 1; }
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install -y wrk)"; exit 1; }
-cargo build --release --quiet
+[ -n "${INMATE_BIN:-}" ] || cargo build --release --quiet
 # shellcheck source=scripts/bench-read-lib.sh
 source scripts/bench-read-lib.sh
 start_influxd n1; N1=$PORT

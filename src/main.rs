@@ -87,6 +87,7 @@ fn main() -> ExitCode {
     // Held to the end of main: dropping it flushes the log.
     let _log_guard = inmate::app::init_logging(&config.log_level, config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.async_workers())
         .enable_all()
         .build()
     {

@@ -126,52 +126,66 @@ async fn untimed_points_are_identical_and_precisions_agree() {
     }
 }
 
+/// Both places a gzip body is inflated: on the worker that read it (two
+/// workers), and on the blocking pool (`worker_threads: 1`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gzip_bodies_bombs_and_size_limits() {
     let (a, b) = two_nodes("d").await;
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(
-        &config_yaml(&[&a.url, &b.url], "max_body_size: 1MB\n"),
-        dir.path(),
-    )
-    .await;
-
-    let resp = http()
-        .post(format!("{}/write?db=d", gw.url))
-        .header("Content-Encoding", "gzip")
-        .body(gzip(b"gz v=1i 1\ngz v=2i 2\n"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 204);
-    for n in [&a, &b] {
-        assert!(
-            eventually(Duration::from_secs(10), || async {
-                n.count("d", "gz", "v").await == 2
-            })
+    let mut answers = Vec::new();
+    for workers in [1, 2] {
+        let dir = tempfile::tempdir().unwrap();
+        let gw = Gateway::start(
+            &config_yaml(
+                &[&a.url, &b.url],
+                &format!("max_body_size: 1MB\nworker_threads: {workers}\n"),
+            ),
+            dir.path(),
+        )
+        .await;
+        let m = format!("gz{workers}");
+        let resp = http()
+            .post(format!("{}/write?db=d", gw.url))
+            .header("Content-Encoding", "gzip")
+            .body(gzip(format!("{m} v=1i 1\n{m} v=2i 2\n").as_bytes()))
+            .send()
             .await
-        );
+            .unwrap();
+        assert_eq!(resp.status(), 204, "{workers} workers");
+        for n in [&a, &b] {
+            assert!(
+                eventually(Duration::from_secs(10), || async {
+                    n.count("d", &m, "v").await == 2
+                })
+                .await,
+                "{workers} workers"
+            );
+        }
+        // A small gzip that inflates past the limit.
+        let bomb = gzip(&vec![b'#'; 50 << 20]);
+        assert!(bomb.len() < 1 << 20);
+        let resp = http()
+            .post(format!("{}/write?db=d", gw.url))
+            .header("Content-Encoding", "gzip")
+            .body(bomb)
+            .send()
+            .await
+            .unwrap();
+        let bomb = (resp.status(), resp.text().await.unwrap());
+        assert_eq!(bomb.0, 413, "{workers} workers");
+        // Corrupt gzip.
+        let resp = http()
+            .post(format!("{}/write?db=d", gw.url))
+            .header("Content-Encoding", "gzip")
+            .body(b"\x1f\x8b\x08\x00garbage".to_vec())
+            .send()
+            .await
+            .unwrap();
+        let corrupt = (resp.status(), resp.text().await.unwrap());
+        assert_eq!(corrupt.0, 400, "{workers} workers");
+        answers.push((bomb, corrupt));
     }
-    // A small gzip that inflates past the limit.
-    let bomb = gzip(&vec![b'#'; 50 << 20]);
-    assert!(bomb.len() < 1 << 20);
-    let resp = http()
-        .post(format!("{}/write?db=d", gw.url))
-        .header("Content-Encoding", "gzip")
-        .body(bomb)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 413);
-    // Corrupt gzip.
-    let resp = http()
-        .post(format!("{}/write?db=d", gw.url))
-        .header("Content-Encoding", "gzip")
-        .body(b"\x1f\x8b\x08\x00garbage".to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
+    // The same answers, word for word, wherever the body was inflated.
+    assert_eq!(answers[0], answers[1]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -294,6 +294,39 @@ pub struct Config {
     pub udp: Vec<UdpConfig>,
     /// The opt-in background repair (`repair.auto`).
     pub repair: RepairConfig,
+    /// Async worker threads; `None` is `auto` (see [`Config::async_workers`]).
+    #[serde(serialize_with = "ser_threads")]
+    pub worker_threads: Option<usize>,
+}
+
+impl Config {
+    /// How many threads run the async runtime (the doors, the replicators,
+    /// reads): `worker_threads`, or for `auto` [`auto_workers`] of this
+    /// machine's cores.
+    pub fn async_workers(&self) -> usize {
+        self.worker_threads.unwrap_or_else(|| {
+            auto_workers(std::thread::available_parallelism().map_or(1, |n| n.get()))
+        })
+    }
+}
+
+/// `worker_threads: auto`: half the cores, at least one. The other half is
+/// for what does not run on the async workers: the log writer thread
+/// (copies, CRC, fdatasync), the blocking pool (bodies over 1 MiB scanned on
+/// every core, deflate and inflate, disk reads for catch-up) and the
+/// kernel's network processing. One worker per core makes every event a
+/// possible hand-off between workers (a futex wake, a context switch): on
+/// 2 cores, one worker answered reads with ~18 % less CPU each and the
+/// same write fan-out (BENCHMARKS.md 3j).
+pub fn auto_workers(cores: usize) -> usize {
+    (cores / 2).max(1)
+}
+
+fn ser_threads<S: serde::Serializer>(v: &Option<usize>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(n) => s.serialize_u64(*n as u64),
+        None => s.serialize_str("auto"),
+    }
 }
 
 /// `repair`: automatic verify-and-repair of v1 nodes (see `repair::auto`).

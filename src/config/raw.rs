@@ -128,6 +128,15 @@ pub struct RawConfig {
     pub tls: Option<RawListenerTls>,
     pub udp: Option<Vec<RawUdp>>,
     pub repair: Option<RawRepair>,
+    pub worker_threads: Option<RawCount>,
+}
+
+/// A count that may also be a word (`worker_threads: 2` or `auto`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawCount {
+    Int(i64),
+    Word(String),
 }
 
 /// `repair`: the opt-in background repair.

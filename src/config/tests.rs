@@ -250,6 +250,7 @@ fn new_keys_have_defaults() {
     assert_eq!(c.log_format, LogFormat::Auto);
     assert_eq!(c.metrics_bind, None);
     assert!(c.metrics_enabled);
+    assert_eq!(c.worker_threads, None);
     let off = load("addresses: [{url: 'http://a:1'}]\nmetrics_enabled: false\n").unwrap();
     assert!(!off.metrics_enabled);
 }
@@ -259,9 +260,12 @@ fn new_keys_read_their_values() {
     let c = load(
         "addresses: [{url: 'http://a:1'}]\nread_wait: 250ms\nread_consistency: fresh\n\
          max_connections: 0\nmax_inflight_bytes: 0\nhealth_threshold: 5\n\
-         health_threshold_down: 1\nlog_format: json\nmetrics_bind: '[::1]:9100'\n",
+         health_threshold_down: 1\nlog_format: json\nmetrics_bind: '[::1]:9100'\n\
+         worker_threads: 3\n",
     )
     .unwrap();
+    assert_eq!(c.worker_threads, Some(3));
+    assert_eq!(c.async_workers(), 3);
     assert_eq!(c.read_wait, Duration::from_millis(250));
     assert_eq!(c.read_consistency, ReadConsistency::Fresh);
     assert_eq!(c.max_connections, 0);
@@ -330,6 +334,14 @@ fn new_keys_bad_values() {
             "log_format: xml",
             "config.yaml: log_format: invalid value \"xml\" (json, text or auto)".into(),
         ),
+        (
+            "worker_threads: 0",
+            "config.yaml: worker_threads: 0 is out of range (1..=1024, or auto)".into(),
+        ),
+        (
+            "worker_threads: many",
+            "config.yaml: worker_threads: invalid value \"many\" (a number of threads, or auto)".into(),
+        ),
         ("metrics_bind: '9100'", bad_addr("9100")),
         ("metrics_bind: localhost", bad_addr("localhost")),
         ("metrics_bind: ':9100'", bad_addr(":9100")),
@@ -340,6 +352,49 @@ fn new_keys_bad_values() {
     for (kv, want) in cases {
         let yaml = format!("addresses: [{{url: 'http://a:1'}}]\n{kv}\n");
         assert_eq!(err(&yaml), want, "for {kv:?}");
+    }
+}
+
+#[test]
+fn worker_threads_auto_is_half_the_cores() {
+    let c = load("addresses: [{url: 'http://a:1'}]\nworker_threads: auto\n").unwrap();
+    assert_eq!(c.worker_threads, None);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(c.async_workers(), super::auto_workers(cores));
+    for (cores, want) in [(1, 1), (2, 1), (3, 1), (4, 2), (8, 4), (64, 32)] {
+        assert_eq!(super::auto_workers(cores), want, "{cores} cores");
+    }
+}
+
+#[test]
+fn worker_threads_from_environment_unless_the_file_gives_a_number() {
+    let with =
+        |v: &'static str| move |k: &str| (k == "TOKIO_WORKER_THREADS").then(|| v.to_string());
+    let load_env = |yaml: &str, v: &'static str| {
+        Config::from_yaml(
+            &format!("addresses: [{{url: 'http://a:1'}}]\n{yaml}"),
+            Path::new("c.yaml"),
+            &with(v),
+        )
+    };
+    assert_eq!(load_env("", "3").unwrap().worker_threads, Some(3));
+    assert_eq!(
+        load_env("worker_threads: auto\n", "3")
+            .unwrap()
+            .worker_threads,
+        Some(3)
+    );
+    assert_eq!(
+        load_env("worker_threads: 2\n", "3").unwrap().worker_threads,
+        Some(2)
+    );
+    for bad in ["0", "x", "2000"] {
+        assert_eq!(
+            load_env("", bad).unwrap_err().to_string(),
+            format!(
+                "c.yaml: TOKIO_WORKER_THREADS: invalid value \"{bad}\" in the environment (1..=1024)"
+            )
+        );
     }
 }
 

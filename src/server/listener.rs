@@ -165,7 +165,13 @@ impl Listener {
         let config = &gateway.config;
         let addr = listener.local_addr().map_err(ServerError::Listener)?;
         let names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
-        tracing::info!(addr = %addr, nodes = ?names, version = env!("CARGO_PKG_VERSION"), "listening");
+        tracing::info!(
+            addr = %addr,
+            nodes = ?names,
+            workers = tokio::runtime::Handle::try_current().map_or(0, |h| h.metrics().num_workers()),
+            version = env!("CARGO_PKG_VERSION"),
+            "listening"
+        );
         let mut http = http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(config.request_timeout)

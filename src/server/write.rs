@@ -19,7 +19,9 @@
 //!    request from the gateway's clock, so every node stores the same point;
 //!    choose the stored form ([`crate::gzip::for_log`]: the client's own gzip
 //!    when nothing changed, else deflated once if a node wants gzip, else
-//!    plain), off the async workers when the body is over 1 MiB or deflated;
+//!    plain), off the async workers when the body is over 1 MiB or deflated,
+//!    or is gzip and the runtime has a single worker (then it is inflated
+//!    there too);
 //!    a body of at least two [`lineproto::PART_MIN`] parts is cut at
 //!    newlines and scanned on several cores ([`lineproto::scan_split`]);
 //! 5. append the batch once to the log, answering 503 if the log cannot take it;
@@ -183,12 +185,53 @@ pub async fn handle(
         .headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
-    let raw_gzip = encoding
-        .is_some_and(lineproto::is_gzip)
-        .then(|| raw.clone());
-    let body = lineproto::decode_body(raw, encoding, gw.config.max_body_size)?;
-    crate::metrics::write_decoded_bytes(body.len());
-    Ok(store(gw, req, flavor, target, body, raw_gzip, now).await)
+    let max = gw.config.max_body_size;
+    let input = if encoding.is_some_and(lineproto::is_gzip) && lone_worker() {
+        // Inflated where it is scanned, off the only worker (see `store`).
+        Input::Gzip { raw, max }
+    } else {
+        let raw_gzip = encoding
+            .is_some_and(lineproto::is_gzip)
+            .then(|| raw.clone());
+        let body = lineproto::decode_body(raw, encoding, max)?;
+        crate::metrics::write_decoded_bytes(body.len());
+        Input::Decoded { body, raw_gzip }
+    };
+    Ok(store(gw, req, flavor, target, input, now).await)
+}
+
+/// What [`store`] scans.
+enum Input {
+    /// The body as lines, and the client's gzip body when it sent one.
+    Decoded {
+        body: Bytes,
+        raw_gzip: Option<Bytes>,
+    },
+    /// A client's gzip body still to inflate, within `max` decoded bytes.
+    Gzip { raw: Bytes, max: usize },
+}
+
+impl Input {
+    /// The lines and the client's gzip body, inflating if needed.
+    fn decode(self) -> Result<(Bytes, Option<Bytes>), lineproto::BodyError> {
+        match self {
+            Input::Decoded { body, raw_gzip } => Ok((body, raw_gzip)),
+            Input::Gzip { raw, max } => {
+                let body = lineproto::decode_body(raw.clone(), Some("gzip"), max)?;
+                crate::metrics::write_decoded_bytes(body.len());
+                Ok((body, Some(raw)))
+            }
+        }
+    }
+}
+
+/// The async runtime has a single worker (`worker_threads`, `auto` on two
+/// cores): then it also serves every read and delivery, so inflating and
+/// scanning a client's gzip body, the costliest work per wire byte, is
+/// handed to the blocking pool, where the other cores take it. With several
+/// workers it stays where the body was read (no hand-off).
+fn lone_worker() -> bool {
+    tokio::runtime::Handle::try_current().is_ok_and(|h| h.metrics().num_workers() == 1)
 }
 
 /// Scans, appends once to the log, and waits for `consistency`.
@@ -198,8 +241,7 @@ async fn store(
     mut req: ClientRequest,
     flavor: Flavor,
     target: Target,
-    body: Bytes,
-    raw_gzip: Option<Bytes>,
+    input: Input,
     now: i64,
 ) -> Response<Body> {
     let opts = scan_options(flavor, target.precision);
@@ -208,17 +250,24 @@ async fn store(
     // worker for under a millisecond: scanned in place, where the body was
     // just read (warm in this core's cache, no thread hand-off); measured
     // ~10 % less gateway CPU per GB than handing Telegraf-sized batches to
-    // the blocking pool. Larger bodies, and deflate, go to the pool.
-    let offload = body.len() > SCAN_INLINE_MAX || (compress && body.len() > 16 * 1024);
+    // the blocking pool. Larger bodies, deflate, and a gzip body still to
+    // inflate (see `lone_worker`) go to the pool.
+    let offload = match &input {
+        Input::Gzip { .. } => true,
+        Input::Decoded { body, .. } => {
+            body.len() > SCAN_INLINE_MAX || (compress && body.len() > 16 * 1024)
+        }
+    };
     // On the pool, a body of several MiB is cut at newlines and its parts
     // are scanned on all cores (the same result as one scan).
     let cores = if offload { lineproto::scan_cores() } else { 1 };
     let scan_and_store = move || {
+        let (body, raw_gzip) = input.decode()?;
         let scanned = lineproto::scan_split(body.clone(), now, &opts, cores);
         let stored = crate::gzip::for_log(raw_gzip.as_ref(), &body, scanned.body.clone(), compress);
-        (scanned, stored)
+        Ok::<_, lineproto::BodyError>((scanned, stored))
     };
-    let (scanned, (stored, stored_gzip)) = if offload {
+    let done = if offload {
         match tokio::task::spawn_blocking(scan_and_store).await {
             Ok(s) => s,
             Err(_) => {
@@ -231,6 +280,10 @@ async fn store(
         }
     } else {
         scan_and_store()
+    };
+    let (scanned, (stored, stored_gzip)) = match done {
+        Ok(d) => d,
+        Err(e) => return ApiError::from(e).render(flavor),
     };
     let parse_error = match flavor {
         Flavor::V1 => scanned.v1_error(),

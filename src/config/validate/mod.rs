@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use self::key::Key;
-use super::raw::{RawConfig, RawQueue};
+use super::raw::{RawConfig, RawCount, RawQueue};
 use super::{Config, Consistency, FsyncMode, LogFormat, NodeConfig, QueueConfig, ReadConsistency};
 
 /// One validation failure: the key's path (`addresses[1].url`) and what is wrong.
@@ -122,6 +122,9 @@ pub fn validate(
     // Background repair.
     let repair = repair::repair(key!(raw.repair))?;
 
+    // The async runtime.
+    let worker_threads = worker_threads(key!(raw.worker_threads), env)?;
+
     Ok(Config {
         source,
         nodes,
@@ -159,7 +162,38 @@ pub fn validate(
         queue,
         udp,
         repair,
+        worker_threads,
     })
+}
+
+/// `worker_threads`: a number of threads, or `auto` (the default: `None`).
+/// Unless the file gives a number, `TOKIO_WORKER_THREADS` from the
+/// environment does (what set the count before the key existed), checked
+/// here so a bad value is a config error, not the runtime's panic.
+fn worker_threads(
+    key: Key<RawCount>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<usize>, Problem> {
+    const RANGE: std::ops::RangeInclusive<i64> = 1..=1024;
+    match &key.raw {
+        Some(RawCount::Int(n)) if RANGE.contains(n) => Ok(Some(*n as usize)),
+        Some(RawCount::Int(n)) => {
+            Err(key.problem(format!("{n} is out of range (1..=1024, or auto)")))
+        }
+        Some(RawCount::Word(w)) if w != "auto" => Err(key.problem(format!(
+            "invalid value {w:?} (a number of threads, or auto)"
+        ))),
+        _ => match env("TOKIO_WORKER_THREADS") {
+            None => Ok(None),
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if RANGE.contains(&n) => Ok(Some(n as usize)),
+                _ => Err((
+                    "TOKIO_WORKER_THREADS".into(),
+                    format!("invalid value {v:?} in the environment (1..=1024)"),
+                )),
+            },
+        },
+    }
 }
 
 /// `bind_address`: an IP address or `localhost` (the port is its own key).
