@@ -32,19 +32,66 @@ start_influxd() { # name -> sets PORT
 }
 
 start_gateway() { # node-port... -> sets GW
-  local port n
+  start_gateway_as gw "$BIN" "$@"
+}
+
+# start_gateway_as NAME BINARY node-port...: a gateway of its own (config,
+# data dir and log named NAME) on the default config; sets GW and GWPID.
+start_gateway_as() {
+  local name=$1 bin=$2 port n
+  shift 2
   port=$(free_port)
   {
     echo "addresses:"
     for n in "$@"; do echo "  - url: http://127.0.0.1:$n"; done
     echo "bind_address: 127.0.0.1"
     echo "port: $port"
-    echo "data_dir: $work/data"
-  } > "$work/inmate.yaml"
-  "$BIN" --config "$work/inmate.yaml" >"$work/gw.log" 2>&1 &
+    echo "data_dir: $work/data-$name"
+  } > "$work/$name.yaml"
+  "$bin" --config "$work/$name.yaml" >"$work/$name.log" 2>&1 &
   PIDS+=($!)
+  GWPID=$!
   GW="http://127.0.0.1:$port"
-  wait_ping "$GW" gateway
+  wait_ping "$GW" "gateway $name"
+}
+
+# The query every read benchmark sends (on database `bench`).
+BENCH_QUERY='q=SELECT%20usage_user%2Cusage_idle%20FROM%20cpu%20WHERE%20host%3D%27server07%27%20LIMIT%2010&db=bench'
+
+# load_bench_data POINTS: creates database `bench` and writes POINTS
+# points through the gateway at $GW, then waits until the influxd at $N1
+# and $N2 both hold them all.
+load_bench_data() {
+  local points=$1 f
+  curl -sf -o /dev/null -XPOST "$GW/query" --data-urlencode 'q=CREATE DATABASE bench'
+  python3 - "$points" > "$work/points.lp" <<'PY'
+import sys
+n = int(sys.argv[1]); ts = 1700000000000000000
+for i in range(n):
+    print(f"cpu,host=server{i%50:02d},region=us-west,cpu=cpu{i%8} usage_user={i%100}.5,usage_system=0.25,usage_idle=99.1,usage_iowait={i%7}i {ts+i*1000000000}")
+PY
+  split -l 1000 "$work/points.lp" "$work/chunk."
+  for f in "$work"/chunk.*; do
+    curl -sf -o /dev/null -XPOST "$GW/write?db=bench&consistency=all" --data-binary @"$f"
+  done
+  for _ in $(seq 100); do
+    [ "$(bench_count "http://127.0.0.1:$N1")" = "$points" ] &&
+      [ "$(bench_count "http://127.0.0.1:$N2")" = "$points" ] && break
+    sleep 0.2
+  done
+  echo "points: node1=$(bench_count "http://127.0.0.1:$N1") node2=$(bench_count "http://127.0.0.1:$N2") (wanted $points)"
+}
+
+bench_count() { # url -> points in bench's cpu
+  curl -sf -G "$1/query" --data-urlencode db=bench --data-urlencode 'q=SELECT count(usage_user) FROM cpu' |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["series"][0]["values"][0][1])'
+}
+
+# proc_ticks PID...: CPU ticks (1/100 s, user + system) the processes used so far.
+proc_ticks() {
+  local t=0 p
+  for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done
+  echo "$t"
 }
 
 # wrk_run URL LABEL [wrk args...]: one wrk --latency run of ${DUR}s,

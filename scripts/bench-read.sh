@@ -28,26 +28,8 @@ start_influxd n1; N1=$PORT
 start_influxd n2; N2=$PORT
 
 start_gateway "$N1" "$N2"
-GWPID=${PIDS[-1]}
-
 # Database and data, through the gateway (so both nodes get them).
-curl -sf -o /dev/null -XPOST "$GW/query" --data-urlencode 'q=CREATE DATABASE bench'
-python3 - "$POINTS" > "$work/points.lp" <<'PY'
-import sys
-n = int(sys.argv[1]); ts = 1700000000000000000
-for i in range(n):
-    print(f"cpu,host=server{i%50:02d},region=us-west,cpu=cpu{i%8} usage_user={i%100}.5,usage_system=0.25,usage_idle=99.1,usage_iowait={i%7}i {ts+i*1000000000}")
-PY
-split -l 1000 "$work/points.lp" "$work/chunk."
-for f in "$work"/chunk.*; do
-  curl -sf -o /dev/null -XPOST "$GW/write?db=bench&consistency=all" --data-binary @"$f"
-done
-count() { curl -sf -G "$1/query" --data-urlencode db=bench --data-urlencode 'q=SELECT count(usage_user) FROM cpu' | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"][0]["series"][0]["values"][0][1])'; }
-for _ in $(seq 100); do
-  [ "$(count "http://127.0.0.1:$N1")" = "$POINTS" ] && [ "$(count "http://127.0.0.1:$N2")" = "$POINTS" ] && break
-  sleep 0.2
-done
-echo "points: node1=$(count "http://127.0.0.1:$N1") node2=$(count "http://127.0.0.1:$N2") (wanted $POINTS)"
+load_bench_data "$POINTS"
 
 NGINX=""
 if command -v nginx >/dev/null; then
@@ -72,18 +54,15 @@ CONF
   NGINX="http://127.0.0.1:$NP"
 fi
 
-Q='q=SELECT%20usage_user%2Cusage_idle%20FROM%20cpu%20WHERE%20host%3D%27server07%27%20LIMIT%2010&db=bench'
+Q=$BENCH_QUERY
 # CPU ticks (1/100 s) of the proxy under test: the gateway, or nginx's
 # master and workers; nothing for direct runs.
 proxy_ticks() { # label
-  local pids=""
   case $1 in
-    gateway) pids=$GWPID ;;
-    nginx) pids="$(cat "$work/nginx/nginx.pid") $(pgrep -P "$(cat "$work/nginx/nginx.pid")" | tr '\n' ' ')" ;;
+    gateway) proc_ticks "$GWPID" ;;
+    nginx) proc_ticks "$(cat "$work/nginx/nginx.pid")" $(pgrep -P "$(cat "$work/nginx/nginx.pid")") ;;
+    *) echo 0 ;;
   esac
-  local t=0 p
-  for p in $pids; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done
-  echo "$t"
 }
 run() { # url label [connections] -> "label req/s p50 p99 proxy-CPU-us-per-request"
   local c=${3:-$CONNS} t=2 a b line

@@ -301,25 +301,14 @@ pub struct Config {
 
 impl Config {
     /// How many threads run the async runtime (the doors, the replicators,
-    /// reads): `worker_threads`, or for `auto` [`auto_workers`] of this
-    /// machine's cores.
+    /// reads): `worker_threads`, or for `auto` one per core, tokio's own
+    /// default. Fewer cost less CPU per read on a small box shared with the
+    /// nodes, the same throughput there, and cap a gateway of its own
+    /// (README "Sizing", BENCHMARKS.md 3j).
     pub fn async_workers(&self) -> usize {
-        self.worker_threads.unwrap_or_else(|| {
-            auto_workers(std::thread::available_parallelism().map_or(1, |n| n.get()))
-        })
+        self.worker_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
-}
-
-/// `worker_threads: auto`: half the cores, at least one. The other half is
-/// for what does not run on the async workers: the log writer thread
-/// (copies, CRC, fdatasync), the blocking pool (bodies over 1 MiB scanned on
-/// every core, deflate and inflate, disk reads for catch-up) and the
-/// kernel's network processing. One worker per core makes every event a
-/// possible hand-off between workers (a futex wake, a context switch): on
-/// 2 cores, one worker answered reads with ~18 % less CPU each and the
-/// same write fan-out (BENCHMARKS.md 3j).
-pub fn auto_workers(cores: usize) -> usize {
-    (cores / 2).max(1)
 }
 
 fn ser_threads<S: serde::Serializer>(v: &Option<usize>, s: S) -> Result<S::Ok, S::Error> {

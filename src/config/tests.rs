@@ -356,14 +356,11 @@ fn new_keys_bad_values() {
 }
 
 #[test]
-fn worker_threads_auto_is_half_the_cores() {
+fn worker_threads_auto_is_one_per_core() {
     let c = load("addresses: [{url: 'http://a:1'}]\nworker_threads: auto\n").unwrap();
     assert_eq!(c.worker_threads, None);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert_eq!(c.async_workers(), super::auto_workers(cores));
-    for (cores, want) in [(1, 1), (2, 1), (3, 1), (4, 2), (8, 4), (64, 32)] {
-        assert_eq!(super::auto_workers(cores), want, "{cores} cores");
-    }
+    assert_eq!(c.async_workers(), cores);
 }
 
 #[test]

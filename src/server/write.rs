@@ -225,8 +225,8 @@ impl Input {
     }
 }
 
-/// The async runtime has a single worker (`worker_threads`, `auto` on two
-/// cores): then it also serves every read and delivery, so inflating and
+/// The async runtime has a single worker (`worker_threads: 1`, or `auto` on
+/// one core): then it also serves every read and delivery, so inflating and
 /// scanning a client's gzip body, the costliest work per wire byte, is
 /// handed to the blocking pool, where the other cores take it. With several
 /// workers it stays where the body was read (no hand-off).
