@@ -103,7 +103,9 @@ impl Idles {
 }
 
 /// An idle connection with nothing to read: not closed by the node, and
-/// no stray bytes (which would be mistaken for the next answer).
+/// no stray bytes (which would be mistaken for the next answer). Asks the
+/// kernel only when tokio has seen the socket readable since its last
+/// read drained it (see [`body::poll_fill`]); otherwise it is a flag test.
 fn still_open(stream: &TcpStream) -> bool {
     let mut probe = [0u8; 1];
     matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)

@@ -22,6 +22,8 @@ enum Act {
     AnswerClose(Vec<&'static str>),
     /// Reads the request and closes without answering.
     Close,
+    /// Answers, then (20 ms later) sends these bytes unasked.
+    AnswerStray(Vec<&'static str>, &'static str),
 }
 
 struct Fake {
@@ -46,12 +48,13 @@ async fn fake(script: Vec<Vec<Act>>) -> Fake {
                     if !read_head(&mut s).await {
                         return;
                     }
-                    let (pieces, close) = match act {
-                        Act::Answer(p) => (p, false),
-                        Act::AnswerClose(p) => (p, true),
+                    let (pieces, close, stray) = match act {
+                        Act::Answer(p) => (p, false, None),
+                        Act::AnswerClose(p) => (p, true, None),
+                        Act::AnswerStray(p, junk) => (p, false, Some(junk)),
                         Act::Close => return,
                     };
-                    for p in pieces {
+                    for p in pieces.into_iter().chain(stray) {
                         s.write_all(p.as_bytes()).await.unwrap();
                         s.flush().await.unwrap();
                         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -197,6 +200,26 @@ async fn idle_connection_closed_by_the_node_is_not_reused() {
     let got = read_all(&pool, node.port, "GET").await.unwrap();
     assert_eq!(got.1, "hello");
     assert_eq!(node.conns.load(Ordering::SeqCst), 2);
+}
+
+/// The answer's last read drained the socket, so tokio's readiness was
+/// cleared (sparing a `recvfrom` at reuse, see `poll_fill`); bytes that
+/// arrive later must still keep the connection from being reused, or they
+/// would be read as the next answer.
+#[tokio::test]
+async fn bytes_sent_after_the_answer_keep_a_connection_out_of_reuse() {
+    let node = fake(vec![
+        vec![Act::AnswerStray(vec![OK_5], "junk")],
+        vec![Act::Answer(vec![OK_5])],
+    ])
+    .await;
+    let pool = Pool::default();
+    read_all(&pool, node.port, "GET").await.unwrap();
+    assert_eq!(pool.idles.len(), 1, "pooled after a complete body");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let got = read_all(&pool, node.port, "GET").await.unwrap();
+    assert_eq!(got, (200, Bytes::from("hello")));
+    assert_eq!(node.conns.load(Ordering::SeqCst), 2, "a fresh connection");
 }
 
 #[tokio::test]
