@@ -26,13 +26,8 @@ start_gateway_as b "$B_BIN" "$N1" "$N2"; GW_B=$GW; PID_B=$GWPID
 start_gateway_as a "$A_BIN" "$N1" "$N2"; GW_A=$GW; PID_A=$GWPID
 load_bench_data 10000
 
-one() { # label url [pid] -> "label req/s p50 p99 [cpu-us-per-read]"
-  local a b line
-  a=$(proc_ticks ${3:-})
-  line=$(wrk_run "$2/query?$BENCH_QUERY" "$1" -t2 -c"$CONNS")
-  b=$(proc_ticks ${3:-})
-  echo "$line" | awk -v t=$((b - a)) -v d="$DUR" -v p="${3:-}" \
-    '{ printf "%s", $0; if (p != "" && $2 > 0) printf " %.1f", t * 10000 / ($2 * d); printf "\n" }'
+one() { # label url [pid] -> "label req/s p50 p99 cpu-us-per-read" (0.0 without a pid)
+  wrk_cpu_run "$2/query?$BENCH_QUERY" "$1" "${3:-}" -t2 -c"$CONNS"
 }
 for url in "http://127.0.0.1:$N1" "$GW_A" "$GW_B"; do
   curl -sf -o /dev/null "$url/query?$BENCH_QUERY" || { echo "query to $url failed"; exit 1; }
@@ -48,7 +43,7 @@ for _ in $(seq "$ROUNDS"); do
   one B "$GW_B" "$PID_B"
 done | tee "$work/rounds"
 awk '
-  { n[$1]++; rps[$1] += $2; if (NF > 4) cpu[$1] += $5 }
+  { n[$1]++; rps[$1] += $2; cpu[$1] += $5 }
   $1 == "B" && prev_cpu != "" && $5 < prev_cpu { lower++ }
   $1 == "A" { prev_cpu = $5 }
   END {

@@ -94,6 +94,20 @@ proc_ticks() {
   echo "$t"
 }
 
+# wrk_cpu_run URL LABEL "PID..." [wrk args...]: one wrk_run, plus the CPU
+# those processes used per request in µs: "LABEL req/s p50 p99 us" (0.0
+# when no PID is given). Needs DUR, as wrk_run does.
+wrk_cpu_run() {
+  local url=$1 label=$2 pids=$3 a b line
+  shift 3
+  # shellcheck disable=SC2086 # PIDs are words
+  a=$(proc_ticks $pids)
+  line=$(wrk_run "$url" "$label" "$@")
+  # shellcheck disable=SC2086
+  b=$(proc_ticks $pids)
+  echo "$line" | awk -v t=$((b - a)) -v d="$DUR" '{ printf "%s %.1f\n", $0, ($2 > 0 ? t * 10000 / ($2 * d) : 0) }'
+}
+
 # wrk_run URL LABEL [wrk args...]: one wrk --latency run of ${DUR}s,
 # printed as "LABEL req/s p50_ms p99_ms" (socket errors and non-2xx to stderr).
 wrk_run() {

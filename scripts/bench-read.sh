@@ -55,22 +55,18 @@ CONF
 fi
 
 Q=$BENCH_QUERY
-# CPU ticks (1/100 s) of the proxy under test: the gateway, or nginx's
-# master and workers; nothing for direct runs.
-proxy_ticks() { # label
+# The processes of the proxy under test: the gateway, or nginx's master
+# and workers; none for direct runs.
+proxy_pids() { # label
   case $1 in
-    gateway) proc_ticks "$GWPID" ;;
-    nginx) proc_ticks "$(cat "$work/nginx/nginx.pid")" $(pgrep -P "$(cat "$work/nginx/nginx.pid")") ;;
-    *) echo 0 ;;
+    gateway) echo "$GWPID" ;;
+    nginx) echo "$(cat "$work/nginx/nginx.pid")" $(pgrep -P "$(cat "$work/nginx/nginx.pid")") ;;
   esac
 }
 run() { # url label [connections] -> "label req/s p50 p99 proxy-CPU-us-per-request"
-  local c=${3:-$CONNS} t=2 a b line
+  local c=${3:-$CONNS} t=2
   [ "$c" -lt 2 ] && t=1
-  a=$(proxy_ticks "$2")
-  line=$(wrk_run "$1/query?$Q" "$2" -t$t -c"$c")
-  b=$(proxy_ticks "$2")
-  echo "$line" | awk -v t=$((b - a)) -v d="$DUR" '{ printf "%s %.1f\n", $0, ($2 > 0 ? t * 10000 / ($2 * d) : 0) }'
+  wrk_cpu_run "$1/query?$Q" "$2" "$(proxy_pids "$2")" -t$t -c"$c"
 }
 echo "query: GET /query?$Q"
 echo "$CONNS connections, ${DUR}s per run, runs alternate direct/gateway"

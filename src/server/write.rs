@@ -190,14 +190,25 @@ pub async fn handle(
         // Inflated where it is scanned, off the only worker (see `store`).
         Input::Gzip { raw, max }
     } else {
-        let raw_gzip = encoding
-            .is_some_and(lineproto::is_gzip)
-            .then(|| raw.clone());
-        let body = lineproto::decode_body(raw, encoding, max)?;
-        crate::metrics::write_decoded_bytes(body.len());
+        let (body, raw_gzip) = decode(raw, encoding, max)?;
         Input::Decoded { body, raw_gzip }
     };
     Ok(store(gw, req, flavor, target, input, now).await)
+}
+
+/// The body as lines (within `max` decoded bytes) and, when the client
+/// sent gzip, its compressed bytes as they came.
+fn decode(
+    raw: Bytes,
+    encoding: Option<&str>,
+    max: usize,
+) -> Result<(Bytes, Option<Bytes>), lineproto::BodyError> {
+    let raw_gzip = encoding
+        .is_some_and(lineproto::is_gzip)
+        .then(|| raw.clone());
+    let body = lineproto::decode_body(raw, encoding, max)?;
+    crate::metrics::write_decoded_bytes(body.len());
+    Ok((body, raw_gzip))
 }
 
 /// What [`store`] scans.
@@ -216,11 +227,7 @@ impl Input {
     fn decode(self) -> Result<(Bytes, Option<Bytes>), lineproto::BodyError> {
         match self {
             Input::Decoded { body, raw_gzip } => Ok((body, raw_gzip)),
-            Input::Gzip { raw, max } => {
-                let body = lineproto::decode_body(raw.clone(), Some("gzip"), max)?;
-                crate::metrics::write_decoded_bytes(body.len());
-                Ok((body, Some(raw)))
-            }
+            Input::Gzip { raw, max } => decode(raw, Some("gzip"), max),
         }
     }
 }
