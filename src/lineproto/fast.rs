@@ -5,19 +5,23 @@
 //! the general validator (`line.rs`/`fields.rs`) pays for InfluxDB's
 //! irregular corners on every byte: a separate newline search, a byte loop
 //! per name, and a digit-by-digit timestamp. Here one forward pass over the
-//! line finds each token's end eight bytes at a time (SWAR on `u64`, no
-//! `unsafe`), checks timestamp digits eight at a time (their value is only
-//! computed when the range check needs it: not for nanoseconds below
-//! 9 * 10^18), and finds the line end as a by-product. Short numbers
-//! (`0.5,`, `12i `) are checked within one word.
+//! line finds each name's end eight bytes at a time (SWAR on `u64`, no
+//! `unsafe`), checks timestamp digits sixteen at a time (`block.rs`; their
+//! value is only computed when the range check needs it: not for
+//! nanoseconds below 9 * 10^18), and finds the line end as a by-product.
+//! Numbers of up to 15 characters (`0.5,`, `12i `) are checked within one
+//! 16-byte block.
 //!
 //! Most of the rest is skipped on repeats (`memo.rs`): a series key whose
-//! bytes equal one that passed before in the same body (found by one
-//! hashed search for the space, confirmed by comparing bytes) is not
-//! validated again (no name scan, no duplicate-tag check), and a field
+//! bytes equal one that passed before in the same body (guessed from the
+//! line order of the last repeat, else found by one hashed search for the
+//! space; confirmed by comparing bytes either way) is not validated again
+//! (no name scan, no duplicate-tag check). A line whose numeric fields
+//! follow its measurement's last layout is then walked from byte-class
+//! masks (`window.rs`), and a field that does not is checked here: one
 //! whose key bytes (with the `=`) and type equal the one at the same place
-//! in its measurement's last layout neither searches for its end nor
-//! touches the field-type tracker.
+//! in the layout neither searches for its end nor touches the field-type
+//! tracker.
 //!
 //! The contract is one-sided: [`fast_line`] answers either "valid and
 //! timestamped, ending here" or "don't know" (`None`), never "invalid". Any
@@ -27,10 +31,12 @@
 //! InfluxDB answer. The differential tests in `tests_fast.rs` hold the two
 //! paths to agreement.
 
+use super::block::Block;
 use super::fields::scan_simple_number;
 use super::line::{MAX_KEY_LENGTH, has_duplicate_keys, time_in_range};
 use super::memo::{Field, Known, Memo, probe_key, word};
 use super::storage::{FieldType, TypeTracker, hash_bytes};
+use super::window::{Walk, walk};
 use super::{Precision, ScanOptions};
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -100,22 +106,25 @@ fn timestamp(buf: &[u8], mut i: usize, opts: &ScanOptions) -> Option<usize> {
         i += 1;
     }
     let start = i;
-    // Digits only, eight at a time, then one by one: 19 is the most any
+    // Digits only, sixteen at a time, then one by one: 19 is the most any
     // timestamp can have.
-    for _ in 0..2 {
-        match word(buf, i) {
-            Some(x) if non_digits(x) == 0 => i += 8,
-            _ => break,
+    if let Some(b) = Block::at(buf, i) {
+        let nd = b.non_digits();
+        i += nd.trailing_zeros().min(16) as usize;
+        if nd == 0
+            && let Some(b) = Block::at(buf, i)
+        {
+            i += b.non_digits().trailing_zeros().min(16) as usize;
         }
     }
     while let Some(&c) = buf.get(i) {
         if !c.is_ascii_digit() {
             break;
         }
-        if i - start == 19 {
-            return None;
-        }
         i += 1;
+    }
+    if i - start > 19 {
+        return None;
     }
     if i == start || !matches!(buf.get(i), None | Some(b'\n')) {
         return None;
@@ -141,35 +150,33 @@ fn timestamp(buf: &[u8], mut i: usize, opts: &ScanOptions) -> Option<usize> {
     time_in_range(ts, opts).then_some(i)
 }
 
-/// High bit of each byte of `x` that is not an ASCII digit.
-#[inline(always)]
-fn non_digits(x: u64) -> u64 {
-    // `c ^ 0x30` is below 10 exactly for the ten digits.
-    !lt_mask(x ^ (ONES * u64::from(b'0')), 10) & HIGHS
-}
-
 /// The number at `i` (`D+`, `D+.D+` or `D+i`, then `,` or ` `) when it fits
-/// one word, found with a few word operations; otherwise the byte-wise
-/// [`scan_simple_number`]. Returns the index just past it and its type.
-/// Accepts a subset of what `scan_simple_number` accepts, at the same end.
+/// one block of sixteen bytes, found from three byte-class masks; otherwise
+/// the byte-wise [`scan_simple_number`]. Returns the index just past it and
+/// its type. Accepts a subset of what `scan_simple_number` accepts, at the
+/// same end.
 #[inline(always)]
 pub(crate) fn number(buf: &[u8], i: usize) -> Option<(usize, FieldType)> {
-    if let Some(x) = word(buf, i) {
-        let nd = non_digits(x);
-        let p = (nd.trailing_zeros() / 8) as usize;
-        if p > 0 && p < 8 {
-            let byte = |k: usize| (x >> (8 * k)) as u8;
-            let ends = |k: usize| k < 8 && matches!(byte(k), b',' | b' ');
-            match byte(p) {
-                b',' | b' ' => return Some((i + p, FieldType::Float)),
-                b'i' if ends(p + 1) => return Some((i + p + 1, FieldType::Integer)),
-                b'.' => {
-                    let q = ((nd & (nd - 1)).trailing_zeros() / 8) as usize;
-                    if q > p + 1 && ends(q) {
-                        return Some((i + q, FieldType::Float));
-                    }
+    if let Some(b) = Block::at(buf, i) {
+        let nd = b.non_digits();
+        // The first delimiter, and the non-digits before it.
+        let e = (b.eq(b',') | b.eq(b' ')).trailing_zeros();
+        let before = nd & 1u32.checked_shl(e).map_or(u32::MAX, |m| m - 1);
+        let p = nd.trailing_zeros();
+        if p > 0 && e < 16 {
+            let end = i + e as usize;
+            if before == 0 {
+                return Some((end, FieldType::Float));
+            }
+            // Exactly one non-digit: a `.` with digits after it, or a
+            // final `i`.
+            if before & (before - 1) == 0 {
+                if b.eq(b'.') & before != 0 && p + 1 < e {
+                    return Some((end, FieldType::Float));
                 }
-                _ => {}
+                if b.eq(b'i') & before != 0 && p + 1 == e {
+                    return Some((end, FieldType::Integer));
+                }
             }
         }
     }
@@ -223,41 +230,65 @@ pub(crate) fn fast_line(
     if buf.get(start) == Some(&b'#') {
         return None;
     }
-    let probe = probe_key(buf, start);
-    let hit = probe.and_then(|(sp, h)| memo.series.find(buf, start, sp, h));
-    let (key_end, known) = match (probe, hit) {
-        (Some((sp, _)), Some(known)) => (sp, known),
-        _ => {
-            let (key_end, m) = series_key(buf, start, tags)?;
-            let known = Known {
-                m,
-                layout: memo.layouts.index(m),
-            };
-            if let Some((sp, h)) = probe.filter(|p| p.0 == key_end) {
-                memo.series.insert(start, sp, h, known);
+    let (key_end, known) = match memo.series.predict(buf, start) {
+        Some((sp, known, n)) => {
+            memo.series.follow(n);
+            (sp, known)
+        }
+        None => {
+            let probe = probe_key(buf, start);
+            let hit = probe.and_then(|(sp, h)| memo.series.find(buf, start, sp, h));
+            match (probe, hit) {
+                (Some((sp, _)), Some((known, n))) => {
+                    memo.series.follow(n);
+                    (sp, known)
+                }
+                _ => {
+                    let (key_end, m) = series_key(buf, start, tags)?;
+                    let known = Known {
+                        m,
+                        layout: memo.layouts.index(m),
+                    };
+                    if let Some((sp, h)) = probe.filter(|p| p.0 == key_end) {
+                        let n = memo.series.insert(start, sp, h, known);
+                        memo.series.follow(n);
+                    }
+                    (key_end, known)
+                }
             }
-            (key_end, known)
         }
     };
     let m = known.m;
+    let fields_start = key_end + 1;
+    let slot = known.layout;
+    let layout = memo.layouts.get(slot);
+    // The hot line: numeric fields exactly as last time, from masks; the
+    // loops below go on from where that walk stopped.
+    let (mut idx, mut i) = match walk(buf, fields_start, layout, opts) {
+        Walk::Line { space, end } => {
+            return (key_end - start + 4 + (space - fields_start) <= MAX_KEY_LENGTH).then_some(end);
+        }
+        Walk::Fields { space } => {
+            if key_end - start + 4 + (space - fields_start) > MAX_KEY_LENGTH {
+                return None;
+            }
+            return timestamp(buf, space + 1, opts);
+        }
+        Walk::Partial { matched, at } => (matched, at),
+    };
 
     // Fields: `key=number` or `key=bool`, comma-separated; their types go to
     // `types` as they pass (a line that then fails leaves at most a false
     // suspicion, which the exact check clears).
-    let fields_start = key_end + 1;
-    let mut i = fields_start;
-    let slot = known.layout;
-    let layout = memo.layouts.get(slot);
     // The line's fields are only recorded once they differ from the
     // layout (`cur` then starts with the layout's matching prefix).
     let cur = &mut memo.cur;
     cur.clear();
     let mut same_layout = true;
-    let mut idx = 0;
     // The common case first: field after field as the layout has it, key
     // and type; the first difference goes on below from that field.
     let mut ended = false;
-    for f in layout {
+    for f in layout.get(idx..).unwrap_or_default() {
         if !f.matches(buf, i) {
             break;
         }

@@ -9,8 +9,12 @@
 //!   path's checks (non-empty plain names, `=` in every tag, no `time` tag,
 //!   no duplicate tags, the key-length limit). A later line whose bytes up
 //!   to its first space equal such a key *exactly* gets the same verdict,
-//!   so the checks are skipped: one word-at-a-time search for the space
-//!   that hashes as it goes, a table probe, a byte comparison. The memo is
+//!   so the checks are skipped. The first guess is the key that followed
+//!   the previous line's the last time (Telegraf repeats its series in the
+//!   same order every interval): one byte comparison, then the byte after
+//!   it must be the space. Otherwise one search for the space, sixteen
+//!   bytes at a time, that hashes as it goes, a table probe, a byte
+//!   comparison. The memo is
 //!   keyed by bytes, never by hash alone: a hash collision only costs a
 //!   failed comparison, and probes stop after a few slots, so crafted
 //!   collisions cannot make lookups slow. Memo keys hold no `\`, `"`, space or
@@ -30,7 +34,7 @@
 //!
 //! [`TypeTracker`]: super::storage::TypeTracker
 
-use super::fast::eq_mask;
+use super::block::Block;
 use super::storage::FieldType;
 
 /// Keys longer than this are not memoized (and the search for the space
@@ -55,35 +59,46 @@ fn mix(h: u64, w: u64) -> u64 {
 }
 
 /// Finds the first space in `buf[start..]` within [`MAX_MEMO_KEY`] bytes and
-/// hashes the bytes before it. The hash depends only on those bytes (words
-/// are taken from `start`, the last one zero-padded).
+/// hashes the bytes before it, sixteen at a time. The hash depends only on
+/// those bytes (blocks are taken from `start`, the last one zero-padded),
+/// not on whether the body goes on past them.
 #[inline(always)]
 pub(crate) fn probe_key(buf: &[u8], start: usize) -> Option<(usize, u64)> {
-    let region = buf.get(start..buf.len().min(start + MAX_MEMO_KEY))?;
+    let limit = buf.len().min(start.checked_add(MAX_MEMO_KEY)?);
     let mut h = 0;
-    let mut words = region.chunks_exact(8);
-    for (k, w) in words.by_ref().enumerate() {
-        let x = as_word(w);
-        let m = eq_mask(x, b' ');
+    let mut i = start;
+    while i + 16 <= limit {
+        let b = Block::at(buf, i)?;
+        let m = b.eq(b' ');
         if m != 0 {
-            let n = (m.trailing_zeros() / 8) as usize;
-            // `n` bytes before the space; n == 0 keeps nothing.
-            let keep = (1u64 << (8 * n)).wrapping_sub(1);
-            let len = 8 * k + n;
-            return Some((start + len, finish(mix(h, x & keep), len)));
+            return Some(key_found(h, b.lo, b.hi, m, i - start, start));
         }
-        h = mix(h, x);
+        h = mix(mix(h, b.lo), b.hi);
+        i += 16;
     }
-    let done = region.len() - words.remainder().len();
-    let mut last = [0u8; 8];
-    for (k, &c) in words.remainder().iter().enumerate() {
-        if c == b' ' {
-            let len = done + k;
-            return Some((start + len, finish(mix(h, u64::from_le_bytes(last)), len)));
-        }
-        last[k] = c;
-    }
-    None
+    // The last few bytes: the same, from a zero-padded copy.
+    let rest = buf.get(i..limit)?;
+    let mut pad = [0u8; 16];
+    pad[..rest.len()].copy_from_slice(rest);
+    let b = Block::at(&pad, 0)?;
+    let m = b.eq(b' ') & ((1u32 << rest.len()) - 1);
+    (m != 0).then(|| key_found(h, b.lo, b.hi, m, i - start, start))
+}
+
+/// The end and hash of a key whose space is the first set bit of `m` in the
+/// block `lo`/`hi` that starts `done` bytes into the key.
+#[inline(always)]
+fn key_found(h: u64, lo: u64, hi: u64, m: u32, done: usize, start: usize) -> (usize, u64) {
+    let n = m.trailing_zeros() as usize;
+    // Keep the `n` bytes before the space (n == 0 keeps nothing).
+    let keep = |k: usize| match k {
+        0 => 0,
+        1..=7 => (1u64 << (8 * k)) - 1,
+        _ => u64::MAX,
+    };
+    let h = mix(mix(h, lo & keep(n)), hi & keep(n.saturating_sub(8)));
+    let len = done + n;
+    (start + len, finish(h, len))
 }
 
 #[inline(always)]
@@ -101,6 +116,9 @@ struct Series {
     start: usize,
     end: usize,
     known: Known,
+    /// The entry (index plus one; 0 for none) whose line came right after
+    /// this one's last time: the guess for the next line.
+    next: u32,
 }
 
 /// What a memoized series key tells the fast path.
@@ -117,6 +135,8 @@ pub(crate) struct SeriesMemo {
     /// Open addressing: 0 is empty, else an index into `series` plus one.
     slots: Vec<u32>,
     series: Vec<Series>,
+    /// The entry (index plus one) of the last line found or inserted.
+    last: u32,
 }
 
 impl SeriesMemo {
@@ -124,13 +144,20 @@ impl SeriesMemo {
         SeriesMemo {
             slots: Vec::new(),
             series: Vec::new(),
+            last: 0,
         }
     }
 
     /// What is known about the memoized key equal to `buf[start..sp]`
     /// (whose hash from [`probe_key`] is `hash`), if there is one.
     #[inline(always)]
-    pub(crate) fn find(&self, buf: &[u8], start: usize, sp: usize, hash: u64) -> Option<Known> {
+    pub(crate) fn find(
+        &self,
+        buf: &[u8],
+        start: usize,
+        sp: usize,
+        hash: u64,
+    ) -> Option<(Known, u32)> {
         let mask = self.slots.len().checked_sub(1)?;
         let first = (hash >> 40) as usize;
         for i in first..first + MAX_PROBES {
@@ -140,18 +167,57 @@ impl SeriesMemo {
                 && s.end - s.start == sp - start
                 && same(buf, s.start, start, sp - start)
             {
-                return Some(s.known);
+                return Some((s.known, slot));
             }
         }
         None
     }
 
+    /// The key that followed the last one found, if the line at `start`
+    /// has it: the index of its space, what is known, and its entry.
+    ///
+    /// Telegraf sends its series in the same order at every interval, so
+    /// this guess usually holds and costs one comparison, no search for
+    /// the space and no hashing. It is checked byte for byte, and a memo
+    /// key holds no space, so the byte after a match must be the key's end.
+    #[inline(always)]
+    pub(crate) fn predict(&self, buf: &[u8], start: usize) -> Option<(usize, Known, u32)> {
+        let last = self.series.get(self.last.checked_sub(1)? as usize)?;
+        let n = last.next;
+        let s = self.series.get(n.checked_sub(1)? as usize)?;
+        let len = s.end - s.start;
+        (buf.get(start + len) == Some(&b' ') && same(buf, s.start, start, len)).then_some((
+            start + len,
+            s.known,
+            n,
+        ))
+    }
+
+    /// Records that the current line has entry `n` (from [`find`],
+    /// [`predict`] or [`insert`]): the guess after the previous line's.
+    ///
+    /// [`find`]: SeriesMemo::find
+    /// [`predict`]: SeriesMemo::predict
+    /// [`insert`]: SeriesMemo::insert
+    #[inline(always)]
+    pub(crate) fn follow(&mut self, n: u32) {
+        if let Some(last) = self
+            .last
+            .checked_sub(1)
+            .and_then(|k| self.series.get_mut(k as usize))
+        {
+            last.next = n;
+        }
+        self.last = n;
+    }
+
     /// Remembers that `buf[start..sp]` (hashed to `hash`) passed the fast
-    /// path's series-key checks. The caller has checked that
-    /// [`SeriesMemo::find`] does not know it.
-    pub(crate) fn insert(&mut self, start: usize, sp: usize, hash: u64, known: Known) {
+    /// path's series-key checks; returns its entry (0 when the memo is
+    /// full). The caller has checked that [`SeriesMemo::find`] does not
+    /// know it.
+    pub(crate) fn insert(&mut self, start: usize, sp: usize, hash: u64, known: Known) -> u32 {
         if self.series.len() >= MAX_SERIES {
-            return;
+            return 0;
         }
         if self.slots.is_empty() {
             self.slots = vec![0; 64];
@@ -160,14 +226,17 @@ impl SeriesMemo {
             self.grow();
         }
         let n = self.series.len() as u32 + 1;
-        if self.place(hash, n) {
-            self.series.push(Series {
-                hash,
-                start,
-                end: sp,
-                known,
-            });
+        if !self.place(hash, n) {
+            return 0;
         }
+        self.series.push(Series {
+            hash,
+            start,
+            end: sp,
+            known,
+            next: 0,
+        });
+        n
     }
 
     /// Puts entry `n` in a free slot near `hash`'s; false if none is.
@@ -183,42 +252,45 @@ impl SeriesMemo {
         false
     }
 
+    /// Doubles the table; entries keep their indices (so `next` links stay
+    /// true), and one that finds no slot is only left to prediction.
     fn grow(&mut self) {
-        let old = std::mem::take(&mut self.series);
         self.slots = vec![0; self.slots.len() * 2];
-        for s in old {
-            let n = self.series.len() as u32 + 1;
-            if self.place(s.hash, n) {
-                self.series.push(s);
-            }
+        for k in 0..self.series.len() {
+            let hash = self.series[k].hash;
+            self.place(hash, k as u32 + 1);
         }
     }
 }
 
-/// Whether `buf[a..a + n]` equals `buf[b..b + n]`, both in bounds; eight
+/// Whether `buf[a..a + n]` equals `buf[b..b + n]`, both in bounds; sixteen
 /// bytes at a time (inline: keys are short, a `memcmp` call costs more).
 #[inline(always)]
 pub(crate) fn same(buf: &[u8], a: usize, b: usize, n: usize) -> bool {
     let (Some(x), Some(y)) = (buf.get(a..a + n), buf.get(b..b + n)) else {
         return false;
     };
-    if n < 8 {
-        // One word each when the buffer extends far enough; the bytes past
+    if n < 16 {
+        // One block each when the buffer extends far enough; the bytes past
         // `n` are masked off.
-        return match (word(buf, a), word(buf, b)) {
-            (Some(p), Some(q)) => (p ^ q) & ((1u64 << (8 * n)) - 1) == 0,
+        return match (Block::at(buf, a), Block::at(buf, b)) {
+            (Some(p), Some(q)) => {
+                let lo = low_bytes(n.clamp(1, 8)) * u64::from(n > 0);
+                let hi = low_bytes(n.saturating_sub(8).max(1)) * u64::from(n > 8);
+                ((p.lo ^ q.lo) & lo) | ((p.hi ^ q.hi) & hi) == 0
+            }
             _ => x == y,
         };
     }
-    let mut xs = x.chunks_exact(8);
-    let mut ys = y.chunks_exact(8);
+    let mut xs = x.chunks_exact(16);
+    let mut ys = y.chunks_exact(16);
     for (p, q) in xs.by_ref().zip(ys.by_ref()) {
-        if as_word(p) != as_word(q) {
+        if p != q {
             return false;
         }
     }
-    // The last word, overlapping the previous one.
-    as_word(&x[n - 8..]) == as_word(&y[n - 8..])
+    // The last block, overlapping the previous one.
+    x[n - 16..] == y[n - 16..]
 }
 
 /// The eight bytes at `i` as a little-endian word, if in bounds.
@@ -240,11 +312,17 @@ pub(crate) struct Field {
     pub key: usize,
     pub key_end: usize,
     pub ty: FieldType,
-    /// The key with its `=` as at most two words (the first eight bytes,
-    /// masked, and the last eight), so a later line's key is compared
-    /// without loading this one again; `None` when longer than 16 bytes
-    /// or too close to the end of the body.
-    words: Option<(u64, u64)>,
+    /// `key_end - key + 1`: the key's length with its `=`.
+    klen: usize,
+    /// The key with its `=` as two words and a mask for each (the bytes
+    /// past its end masked off), so a later line's key is compared with
+    /// two loads and no branch on its length; `short` is false when the
+    /// key is longer than 16 bytes or too close to the end of the body.
+    lo: u64,
+    hi: u64,
+    lo_mask: u64,
+    hi_mask: u64,
+    short: bool,
 }
 
 impl Field {
@@ -252,29 +330,49 @@ impl Field {
     #[inline(always)]
     pub(crate) fn new(buf: &[u8], key: usize, key_end: usize, ty: FieldType) -> Field {
         let n = key_end - key + 1;
-        let words = match (word(buf, key), n) {
-            (Some(lo), 1..=8) => Some((lo & low_bytes(n), 0)),
-            (Some(lo), 9..=16) => word(buf, key + n - 8).map(|hi| (lo, hi)),
-            _ => None,
+        let (lo_mask, hi_mask) = match n {
+            1..=8 => (low_bytes(n), 0),
+            _ => (u64::MAX, low_bytes((n - 8).clamp(1, 8))),
         };
+        let pair = (n <= 16).then(|| words2(buf, key)).flatten();
+        let (lo, hi) = pair.unwrap_or_default();
         Field {
             key,
             key_end,
             ty,
-            words,
+            klen: n,
+            lo: lo & lo_mask,
+            hi: hi & hi_mask,
+            lo_mask,
+            hi_mask,
+            short: pair.is_some(),
         }
+    }
+
+    /// The length of the key with its `=`.
+    #[inline(always)]
+    pub(crate) fn key_len(&self) -> usize {
+        self.klen
     }
 
     /// Whether `buf[at..]` starts with this field's key and `=`.
     #[inline(always)]
     pub(crate) fn matches(&self, buf: &[u8], at: usize) -> bool {
-        let n = self.key_end - self.key + 1;
-        match (self.words, word(buf, at)) {
-            (Some((lo, _)), Some(w)) if n <= 8 => (w ^ lo) & low_bytes(n) == 0,
-            (Some((lo, hi)), Some(w)) => w == lo && word(buf, at + n - 8) == Some(hi),
-            _ => same(buf, at, self.key, n),
+        match words2(buf, at) {
+            Some((a, b)) if self.short => {
+                ((a & self.lo_mask) ^ self.lo) | ((b & self.hi_mask) ^ self.hi) == 0
+            }
+            _ => same(buf, at, self.key, self.key_len()),
         }
     }
+}
+
+/// The sixteen bytes at `i` as two little-endian words, if in bounds.
+#[inline(always)]
+pub(crate) fn words2(buf: &[u8], i: usize) -> Option<(u64, u64)> {
+    let b: &[u8; 16] = buf.get(i..i.checked_add(16)?)?.try_into().ok()?;
+    let (lo, hi) = b.split_at(8);
+    Some((as_word(lo), as_word(hi)))
 }
 
 /// A mask of the low `n` bytes of a word (`1 <= n <= 8`).

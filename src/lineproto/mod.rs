@@ -26,7 +26,10 @@
 //!   and otherwise defers to the general validator; differential tests keep
 //!   the two in agreement. Within a body it remembers (`memo.rs`) series
 //!   keys and field layouts that already passed, so a repeated series key
-//!   costs a hashed lookup and a byte comparison instead of a validation.
+//!   costs a guess or a hashed lookup and a byte comparison instead of a
+//!   validation, and a line whose numbers follow its measurement's layout
+//!   is walked from 64-byte byte-class masks (`window.rs`, SSE2 through
+//!   the `wide` crate, `block.rs`).
 //! - A body of several MiB is cut at newlines and its parts are scanned on
 //!   several cores ([`scan_split`], `split.rs`), merged into exactly the
 //!   output of one scan (differential tests in `tests_split.rs`); a body
@@ -82,6 +85,7 @@
 //! - An empty body is not an error here; 2.x answers it with `writing
 //!   requires points`, which is the HTTP layer's call.
 
+mod block;
 mod body;
 mod error;
 mod fast;
@@ -92,6 +96,7 @@ mod precision;
 mod scan;
 mod split;
 mod storage;
+mod window;
 
 #[cfg(test)]
 mod tests;
@@ -103,6 +108,8 @@ mod tests_split;
 mod tests_storage;
 #[cfg(test)]
 mod tests_vectors;
+#[cfg(test)]
+mod tests_window;
 
 pub use body::{decode_body, gzip, is_gzip};
 pub use error::{BodyError, LineError};
