@@ -36,6 +36,6 @@ for which in old new; do
         END {
             m = v[int((NR + 1) / 2)]
             printf "%s: fastest %.1f us = %.2f GiB/s, median %.1f us = %.2f GiB/s per 1 MiB scan\n",
-                w, v[1] / 1000, 2 ** 20 * 1e9 / v[1] / 2 ** 30, m / 1000, 2 ** 20 * 1e9 / m / 2 ** 30
+                w, v[1] / 1000, 1e9 / v[1] / 1024, m / 1000, 1e9 / m / 1024
         }'
 done
