@@ -150,8 +150,8 @@ fn field(buf: &[u8], w: &mut Window, i: usize, f: &Field, delim: u8) -> Option<u
     let v = i + f.key_len();
     let (ahead, r) = w.seek(buf, v, |w| w.delims)?;
     let len = ahead.trailing_zeros() as usize;
-    // Non-digits within the value (`len` < 64: `ahead` has a set bit).
-    let nd = (w.non_digits >> r) & ((1u64 << len) - 1);
+    // Non-digits within the value: the bits below `ahead`'s lowest.
+    let nd = (w.non_digits >> r) & (ahead - 1) & !ahead;
     let ok = match f.ty {
         // `D+` or `D+.D+`, as `scan_simple_number` takes them.
         FieldType::Float => {
