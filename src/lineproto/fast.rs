@@ -1,5 +1,6 @@
 //! The fast path for the common line: plain names, numeric or boolean
-//! fields, an explicit timestamp, no escapes and no quotes.
+//! fields, an explicit timestamp or none (the line then ends right after
+//! its last value), no escapes and no quotes.
 //!
 //! Exists because that is what Telegraf and most client libraries send, and
 //! the general validator (`line.rs`/`fields.rs`) pays for InfluxDB's
@@ -23,11 +24,12 @@
 //! in the layout neither searches for its end nor touches the field-type
 //! tracker.
 //!
-//! The contract is one-sided: [`fast_line`] answers either "valid and
-//! timestamped, ending here" or "don't know" (`None`), never "invalid". Any
-//! byte or shape it is not sure about (`\`, `"`, `\r`, tabs, NUL, leading
-//! whitespace, strings, exponents, long numbers, duplicate tags, a missing
-//! timestamp, …) sends the line to the general path, which gives the exact
+//! The contract is one-sided: [`fast_line`] answers either "valid, ending
+//! here, with or without a timestamp" or "don't know" (`None`), never
+//! "invalid". Any byte or shape it is not sure about (`\`, `"`, `\r`, tabs,
+//! NUL, leading whitespace, strings, exponents, long numbers, duplicate
+//! tags, a space with no timestamp after it, …) sends the line to the
+//! general path, which gives the exact
 //! InfluxDB answer. The differential tests in `tests_fast.rs` hold the two
 //! paths to agreement.
 
@@ -150,17 +152,17 @@ fn timestamp(buf: &[u8], mut i: usize, opts: &ScanOptions) -> Option<usize> {
     time_in_range(ts, opts).then_some(i)
 }
 
-/// The number at `i` (`D+`, `D+.D+` or `D+i`, then `,` or ` `) when it fits
-/// one block of sixteen bytes, found from three byte-class masks; otherwise
-/// the byte-wise [`scan_simple_number`]. Returns the index just past it and
-/// its type. Accepts a subset of what `scan_simple_number` accepts, at the
-/// same end.
+/// The number at `i` (`D+`, `D+.D+` or `D+i`, then `,`, ` ` or the line's
+/// `\n`) when it fits one block of sixteen bytes, found from byte-class
+/// masks; otherwise the byte-wise [`scan_simple_number`]. Returns the index
+/// just past it and its type. Accepts a subset of what `scan_simple_number`
+/// accepts on the line (the body cut at its `\n`), at the same end.
 #[inline(always)]
 pub(crate) fn number(buf: &[u8], i: usize) -> Option<(usize, FieldType)> {
     if let Some(b) = Block::at(buf, i) {
         let nd = b.non_digits();
         // The first delimiter, and the non-digits before it.
-        let e = (b.eq(b',') | b.eq(b' ')).trailing_zeros();
+        let e = (b.eq(b',') | b.eq(b' ') | b.eq(b'\n')).trailing_zeros();
         let before = nd & 1u32.checked_shl(e).map_or(u32::MAX, |m| m - 1);
         let p = nd.trailing_zeros();
         if p > 0 && e < 16 {
@@ -211,10 +213,20 @@ fn value_at(buf: &[u8], i: usize) -> Option<(usize, FieldType)> {
     }
 }
 
+/// A line the fast path takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Taken {
+    /// The index of the `\n` ending the line, or `buf.len()` if the body
+    /// ends without one.
+    pub end: usize,
+    /// The line has no timestamp: the gateway's goes after it.
+    pub stamp: bool,
+}
+
 /// Tries the common line shape at `start` (which must be where the line's
-/// block starts). Returns the index of the `\n` ending the line, or
-/// `buf.len()` if the body ends without one, when the line is valid and
-/// timestamped; `None` when the general path must decide.
+/// block starts). Returns where the line ends, and whether it needs the
+/// gateway's timestamp, when it is valid; `None` when the general path must
+/// decide.
 ///
 /// `tags` is scratch space, as for `parse_point`; indices are into `buf`.
 /// `memo` must only ever have seen this `buf` (see `memo.rs`).
@@ -226,7 +238,7 @@ pub(crate) fn fast_line(
     tags: &mut Vec<(usize, usize)>,
     types: &mut TypeTracker,
     memo: &mut Memo,
-) -> Option<usize> {
+) -> Option<Taken> {
     if buf.get(start) == Some(&b'#') {
         return None;
     }
@@ -266,13 +278,15 @@ pub(crate) fn fast_line(
     // loops below go on from where that walk stopped.
     let (mut idx, mut i) = match walk(buf, fields_start, layout, opts) {
         Walk::Line { space, end } => {
-            return (key_end - start + 4 + (space - fields_start) <= MAX_KEY_LENGTH).then_some(end);
+            return (key_end - start + 4 + (space - fields_start) <= MAX_KEY_LENGTH)
+                .then_some(Taken { end, stamp: false });
         }
         Walk::Fields { space } => {
             if key_end - start + 4 + (space - fields_start) > MAX_KEY_LENGTH {
                 return None;
             }
-            return timestamp(buf, space + 1, opts);
+            let end = timestamp(buf, space + 1, opts)?;
+            return Some(Taken { end, stamp: false });
         }
         Walk::Partial { matched, at } => (matched, at),
     };
@@ -288,6 +302,8 @@ pub(crate) fn fast_line(
     // The common case first: field after field as the layout has it, key
     // and type; the first difference goes on below from that field.
     let mut ended = false;
+    // The fields end at the line's end: no timestamp.
+    let mut untimed = false;
     for f in layout.get(idx..).unwrap_or_default() {
         if !f.matches(buf, i) {
             break;
@@ -303,6 +319,12 @@ pub(crate) fn fast_line(
             Some(b' ') => {
                 i = end;
                 ended = true;
+                break;
+            }
+            Some(b'\n') | None => {
+                i = end;
+                ended = true;
+                untimed = true;
                 break;
             }
             _ => return None,
@@ -342,6 +364,10 @@ pub(crate) fn fast_line(
         match buf.get(i) {
             Some(b',') => i += 1,
             Some(b' ') => ended = true,
+            Some(b'\n') | None => {
+                ended = true;
+                untimed = true;
+            }
             _ => return None,
         }
     }
@@ -350,13 +376,20 @@ pub(crate) fn fast_line(
     if key_end - start + 4 + (i - fields_start) > MAX_KEY_LENGTH {
         return None;
     }
-    let end = timestamp(buf, i + 1, opts)?;
+    let end = if untimed {
+        i
+    } else {
+        timestamp(buf, i + 1, opts)?
+    };
     // A line that matched its layout all along leaves it as it is (a
     // longer layout's extra fields are still in the tracker).
     if !same_layout {
         memo.layouts.set(slot, &memo.cur);
     }
-    Some(end)
+    Some(Taken {
+        end,
+        stamp: untimed,
+    })
 }
 
 /// Validates the series key at `start` the long way; returns the index of

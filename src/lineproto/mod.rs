@@ -22,7 +22,7 @@
 //!   field set), and return a [`ScanOutput`].
 //! - Before that, each line is offered to a fast path (`fast.rs`) that
 //!   accepts only the common shape (plain names, numeric/boolean fields, an
-//!   explicit timestamp, no quotes or escapes) in one word-at-a-time pass
+//!   explicit timestamp or none, no quotes or escapes) in one forward pass
 //!   and otherwise defers to the general validator; differential tests keep
 //!   the two in agreement. Within a body it remembers (`memo.rs`) series
 //!   keys and field layouts that already passed, so a repeated series key

@@ -155,19 +155,24 @@ pub(crate) fn scan_part(
         if probe && rebuilt.is_some() {
             break;
         }
-        // The common line (see `fast.rs`): valid, timestamped, plain; it
-        // ends at its first newline and is copied as it is.
-        if let Some(end) = fast
+        // The common line (see `fast.rs`): valid and plain; it ends at its
+        // first newline and is copied as it is, with the gateway's
+        // timestamp when it has none.
+        if let Some(taken) = fast
             .then(|| fast_line(buf, pos, opts, &mut tags, &mut types, &mut memo))
             .flatten()
         {
+            let end = taken.end;
             out.points += 1;
             last_end = end;
-            if rebuilt.is_none() && end == len {
+            if rebuilt.is_none() && (end == len || taken.stamp) {
                 rebuilt = Some(start_rebuild(buf, pos));
             }
             if let Some(b) = rebuilt.as_mut() {
                 b.extend_from_slice(&buf[pos..end]);
+                if taken.stamp {
+                    b.extend_from_slice(stamp.as_bytes());
+                }
                 b.extend_from_slice(b"\n");
             }
             pos = end + 1;

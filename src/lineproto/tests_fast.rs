@@ -9,7 +9,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 
-use super::fast::{fast_line, number};
+use super::fast::{Taken, fast_line, number};
 use super::fields::scan_simple_number;
 use super::memo::Memo;
 use super::scan::{ScanOutput, scan_general_only};
@@ -184,11 +184,13 @@ proptest! {
     /// one, with the same end.
     #[test]
     fn word_number_scan_agrees_with_the_bytewise_one(
-        text in "[-0-9.i, a]{0,24}",
+        text in "[-0-9.i, a\n]{0,24}",
     ) {
         let buf = text.as_bytes();
+        // The byte-wise scan sees the line, cut at its newline.
+        let line = &buf[..text.find('\n').unwrap_or(buf.len())];
         if let Some((end, _)) = number(buf, 0) {
-            prop_assert_eq!(Some(end), scan_simple_number(buf, 0), "{:?}", text);
+            prop_assert_eq!(Some(end), scan_simple_number(line, 0), "{:?}", text);
         }
     }
 
@@ -229,7 +231,8 @@ fn fast_path_takes_the_common_line() {
         &mut TypeTracker::new(),
         &mut Memo::new(),
     );
-    assert_eq!(end, Some(line.len() - 1));
+    let timed = |end| Some(Taken { end, stamp: false });
+    assert_eq!(end, timed(line.len() - 1));
     // Unterminated at the end of a body.
     let end = fast_line(
         &line[..line.len() - 1],
@@ -239,7 +242,20 @@ fn fast_path_takes_the_common_line() {
         &mut TypeTracker::new(),
         &mut Memo::new(),
     );
-    assert_eq!(end, Some(line.len() - 1));
+    assert_eq!(end, timed(line.len() - 1));
+    // Without a timestamp, ended by the newline or by the body.
+    for untimed in ["cpu v=1,ok=true\n", "cpu v=1,ok=true"] {
+        let end = fast_line(
+            untimed.as_bytes(),
+            0,
+            &ScanOptions::default(),
+            &mut tags,
+            &mut TypeTracker::new(),
+            &mut Memo::new(),
+        );
+        let stamp = true;
+        assert_eq!(end, Some(Taken { end: 15, stamp }), "{untimed:?}");
+    }
 }
 
 #[test]
@@ -247,7 +263,8 @@ fn fast_path_declines_what_it_does_not_handle() {
     let opts = ScanOptions::default();
     let mut tags = Vec::new();
     for line in [
-        "cpu v=1",                        // no timestamp
+        "cpu v=1 ",                       // a space, no timestamp
+        "cpu v=1\r",                      // CR, no timestamp
         "cpu v=1 5\r\n",                  // CR
         "cpu,a=1,a=2 v=1 5\n",            // duplicate tags
         "cpu s=\"x\" 5\n",                // string
