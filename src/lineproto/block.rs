@@ -23,18 +23,25 @@ impl Block {
     #[inline(always)]
     pub(crate) fn at(buf: &[u8], i: usize) -> Option<Block> {
         let b: &[u8; 16] = buf.get(i..i.checked_add(16)?)?.try_into().ok()?;
-        Some(Block::new(b))
-    }
-
-    /// The sixteen bytes of `b`.
-    #[inline(always)]
-    pub(crate) fn new(b: &[u8; 16]) -> Block {
         let (lo, hi) = b.split_at(8);
-        Block {
+        Some(Block {
             v: u8x16::from(*b),
             lo: u64::from_le_bytes(lo.try_into().unwrap_or_default()),
             hi: u64::from_le_bytes(hi.try_into().unwrap_or_default()),
-        }
+        })
+    }
+
+    /// Masks of the first `n` bytes (`n <= 16`) for `lo` and `hi`: the
+    /// bytes past them cleared, so that a key of `n` bytes is compared or
+    /// hashed from two words.
+    #[inline(always)]
+    pub(crate) fn first(n: usize) -> (u64, u64) {
+        let low = |k: usize| match k {
+            0 => 0,
+            1..=7 => (1u64 << (8 * k)) - 1,
+            _ => u64::MAX,
+        };
+        (low(n), low(n.saturating_sub(8)))
     }
 
     /// Bytes at most `c`.

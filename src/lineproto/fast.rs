@@ -33,13 +33,13 @@
 //! InfluxDB answer. The differential tests in `tests_fast.rs` hold the two
 //! paths to agreement.
 
+use super::ScanOptions;
 use super::block::Block;
 use super::fields::scan_simple_number;
-use super::line::{MAX_KEY_LENGTH, has_duplicate_keys, time_in_range};
+use super::line::{MAX_KEY_LENGTH, has_duplicate_keys, surely_in_range, time_in_range};
 use super::memo::{Field, Known, Memo, probe_key, word};
 use super::storage::{FieldType, TypeTracker, hash_bytes};
 use super::window::{Walk, walk};
-use super::{Precision, ScanOptions};
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -131,11 +131,8 @@ fn timestamp(buf: &[u8], mut i: usize, opts: &ScanOptions) -> Option<usize> {
     if i == start || !matches!(buf.get(i), None | Some(b'\n')) {
         return None;
     }
-    // Nanoseconds below 9 * 10^18 in size are within InfluxDB's range
-    // (2^63 - 2 > 9.2 * 10^18) whatever their digits: every timestamp of
-    // this century has 19 digits and starts with 1.
     let digits = &buf[start..i];
-    if opts.precision == Precision::Nanosecond && (digits.len() < 19 || digits[0] < b'9') {
+    if surely_in_range(digits.len(), digits[0], opts) {
         return Some(i);
     }
     let acc = digits
@@ -272,17 +269,19 @@ pub(crate) fn fast_line(
     };
     let m = known.m;
     let fields_start = key_end + 1;
+    // The longest field key could break the series-key limit (fields
+    // ending at `space`); let the general path measure it exactly.
+    let key_fits = |space: usize| key_end - start + 4 + (space - fields_start) <= MAX_KEY_LENGTH;
     let slot = known.layout;
     let layout = memo.layouts.get(slot);
     // The hot line: numeric fields exactly as last time, from masks; the
     // loops below go on from where that walk stopped.
     let (mut idx, mut i) = match walk(buf, fields_start, layout, opts) {
         Walk::Line { space, end } => {
-            return (key_end - start + 4 + (space - fields_start) <= MAX_KEY_LENGTH)
-                .then_some(Taken { end, stamp: false });
+            return key_fits(space).then_some(Taken { end, stamp: false });
         }
         Walk::Fields { space } => {
-            if key_end - start + 4 + (space - fields_start) > MAX_KEY_LENGTH {
+            if !key_fits(space) {
                 return None;
             }
             let end = timestamp(buf, space + 1, opts)?;
@@ -308,7 +307,7 @@ pub(crate) fn fast_line(
         if !f.matches(buf, i) {
             break;
         }
-        let value = i + (f.key_end - f.key) + 1;
+        let value = i + f.key_len();
         let (end, ty) = value_at(buf, value)?;
         if ty != f.ty {
             break;
@@ -371,9 +370,7 @@ pub(crate) fn fast_line(
             _ => return None,
         }
     }
-    // The longest field key could break the series-key limit; let the
-    // general path measure it exactly.
-    if key_end - start + 4 + (i - fields_start) > MAX_KEY_LENGTH {
+    if !key_fits(i) {
         return None;
     }
     let end = if untimed {

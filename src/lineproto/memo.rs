@@ -91,12 +91,8 @@ pub(crate) fn probe_key(buf: &[u8], start: usize) -> Option<(usize, u64)> {
 fn key_found(h: u64, lo: u64, hi: u64, m: u32, done: usize, start: usize) -> (usize, u64) {
     let n = m.trailing_zeros() as usize;
     // Keep the `n` bytes before the space (n == 0 keeps nothing).
-    let keep = |k: usize| match k {
-        0 => 0,
-        1..=7 => (1u64 << (8 * k)) - 1,
-        _ => u64::MAX,
-    };
-    let h = mix(mix(h, lo & keep(n)), hi & keep(n.saturating_sub(8)));
+    let (keep_lo, keep_hi) = Block::first(n);
+    let h = mix(mix(h, lo & keep_lo), hi & keep_hi);
     let len = done + n;
     (start + len, finish(h, len))
 }
@@ -275,8 +271,7 @@ pub(crate) fn same(buf: &[u8], a: usize, b: usize, n: usize) -> bool {
         // `n` are masked off.
         return match (Block::at(buf, a), Block::at(buf, b)) {
             (Some(p), Some(q)) => {
-                let lo = low_bytes(n.clamp(1, 8)) * u64::from(n > 0);
-                let hi = low_bytes(n.saturating_sub(8).max(1)) * u64::from(n > 8);
+                let (lo, hi) = Block::first(n);
                 ((p.lo ^ q.lo) & lo) | ((p.hi ^ q.hi) & hi) == 0
             }
             _ => x == y,
@@ -312,7 +307,8 @@ pub(crate) struct Field {
     pub key: usize,
     pub key_end: usize,
     pub ty: FieldType,
-    /// `key_end - key + 1`: the key's length with its `=`.
+    /// `key_end - key + 1`, kept rather than derived: the walk reads it for
+    /// every field, and deriving it there cost 14 instructions per line.
     klen: usize,
     /// The key with its `=` as two words and a mask for each (the bytes
     /// past its end masked off), so a later line's key is compared with
@@ -330,12 +326,9 @@ impl Field {
     #[inline(always)]
     pub(crate) fn new(buf: &[u8], key: usize, key_end: usize, ty: FieldType) -> Field {
         let n = key_end - key + 1;
-        let (lo_mask, hi_mask) = match n {
-            1..=8 => (low_bytes(n), 0),
-            _ => (u64::MAX, low_bytes((n - 8).clamp(1, 8))),
-        };
-        let pair = (n <= 16).then(|| words2(buf, key)).flatten();
-        let (lo, hi) = pair.unwrap_or_default();
+        let (lo_mask, hi_mask) = Block::first(n.min(16));
+        let block = (n <= 16).then(|| Block::at(buf, key)).flatten();
+        let (lo, hi) = block.map_or((0, 0), |b| (b.lo, b.hi));
         Field {
             key,
             key_end,
@@ -345,7 +338,7 @@ impl Field {
             hi: hi & hi_mask,
             lo_mask,
             hi_mask,
-            short: pair.is_some(),
+            short: block.is_some(),
         }
     }
 
@@ -358,27 +351,13 @@ impl Field {
     /// Whether `buf[at..]` starts with this field's key and `=`.
     #[inline(always)]
     pub(crate) fn matches(&self, buf: &[u8], at: usize) -> bool {
-        match words2(buf, at) {
-            Some((a, b)) if self.short => {
-                ((a & self.lo_mask) ^ self.lo) | ((b & self.hi_mask) ^ self.hi) == 0
+        match Block::at(buf, at) {
+            Some(b) if self.short => {
+                ((b.lo & self.lo_mask) ^ self.lo) | ((b.hi & self.hi_mask) ^ self.hi) == 0
             }
             _ => same(buf, at, self.key, self.key_len()),
         }
     }
-}
-
-/// The sixteen bytes at `i` as two little-endian words, if in bounds.
-#[inline(always)]
-pub(crate) fn words2(buf: &[u8], i: usize) -> Option<(u64, u64)> {
-    let b: &[u8; 16] = buf.get(i..i.checked_add(16)?)?.try_into().ok()?;
-    let (lo, hi) = b.split_at(8);
-    Some((as_word(lo), as_word(hi)))
-}
-
-/// A mask of the low `n` bytes of a word (`1 <= n <= 8`).
-#[inline(always)]
-fn low_bytes(n: usize) -> u64 {
-    u64::MAX >> (64 - 8 * n)
 }
 
 /// A field layout per measurement hash (see the module docs).

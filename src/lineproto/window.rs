@@ -22,10 +22,11 @@
 //! long way from there without walking them again. Booleans, signs,
 //! exponents, strings and fields the layout does not have all go that way.
 
+use super::ScanOptions;
 use super::block::Block;
+use super::line::surely_in_range;
 use super::memo::Field;
 use super::storage::FieldType;
-use super::{Precision, ScanOptions};
 
 /// Possible value ends and non-digits among the 64 bytes at `at`.
 ///
@@ -124,15 +125,17 @@ pub(crate) fn walk(buf: &[u8], fields_start: usize, layout: &[Field], opts: &Sca
     };
     let space = ts - 1;
     // The timestamp: digits up to the first non-digit, which must be the
-    // line's `\n`. Nanoseconds below 9 * 10^18 are in range whatever their
-    // digits (see `fast.rs`); anything else is left to the exact check.
+    // line's `\n`, and certainly in range; anything else is left to the
+    // exact check.
     let Some((ahead, _)) = w.seek(buf, ts, |w| w.non_digits) else {
         return Walk::Fields { space };
     };
     let digits = ahead.trailing_zeros() as usize;
     let end = ts + digits;
-    let in_range = opts.precision == Precision::Nanosecond
-        && ((1..=18).contains(&digits) || (digits == 19 && buf.get(ts).is_some_and(|&c| c < b'9')));
+    let in_range = (1..=19).contains(&digits)
+        && buf
+            .get(ts)
+            .is_some_and(|&c| surely_in_range(digits, c, opts));
     if in_range && buf.get(end) == Some(&b'\n') {
         Walk::Line { space, end }
     } else {
