@@ -378,6 +378,7 @@ fn log_options(config: &Config) -> LogOptions {
             FsyncMode::Never => FsyncPolicy::Never,
         },
         cache_bytes: q.cache_bytes,
+        direct_io: q.direct_io,
         max_backlog_bytes: q.max_bytes,
         max_age: q.max_age,
         ..LogOptions::default()

@@ -223,6 +223,8 @@ pub struct QueueConfig {
     pub retry_max_delay: Duration,
     pub segment_bytes: u64,
     pub cache_bytes: usize,
+    /// Write the log with `O_DIRECT` where the filesystem supports it.
+    pub direct_io: bool,
 }
 
 /// The validated, immutable configuration.

@@ -86,6 +86,7 @@ pub struct RawQueue {
     pub retry_max_delay: Option<RawDuration>,
     pub segment_bytes: Option<RawSize>,
     pub cache_bytes: Option<RawSize>,
+    pub direct_io: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

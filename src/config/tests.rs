@@ -49,6 +49,7 @@ fn seed_config_loads_unchanged() {
     assert_eq!(c.auth_token.as_deref(), Some("123456"));
     assert_eq!(c.data_dir, Path::new("./data"));
     assert_eq!(c.queue.fsync, FsyncMode::Always);
+    assert!(c.queue.direct_io);
     assert_eq!(c.write_consistency, Consistency::Any);
 }
 
@@ -206,7 +207,7 @@ fn wrong_types_and_bad_yaml_are_one_line() {
 fn anonymous_opt_in_and_units() {
     let c = load(
         "addresses: [{url: 'http://a:1', token: t, gzip: false}]\nallow_anonymous: true\n\
-         queue:\n  max_bytes: 2GiB\n  max_age: 36h\n  fsync: interval\n  fsync_interval: 50ms\n\
+         queue:\n  max_bytes: 2GiB\n  max_age: 36h\n  fsync: interval\n  fsync_interval: 50ms\n  direct_io: false\n\
          retry_delay: 0\n",
     )
     .unwrap();
@@ -216,6 +217,7 @@ fn anonymous_opt_in_and_units() {
     assert_eq!(c.queue.max_age, Duration::from_secs(36 * 3600));
     assert_eq!(c.queue.fsync, FsyncMode::Interval);
     assert_eq!(c.queue.fsync_interval, Duration::from_millis(50));
+    assert!(!c.queue.direct_io);
     // Zero is accepted for seed compatibility; the replicator floors it.
     assert_eq!(c.retry_delay, Duration::ZERO);
 }

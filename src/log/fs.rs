@@ -31,6 +31,11 @@ pub enum OpenMode {
     Create,
     /// Read and write; created (mode 0600) if missing, emptied otherwise.
     Truncate,
+    /// Read and write, bypassing the page cache (`O_DIRECT`); the file must
+    /// exist. Buffers, offsets and lengths must be block-aligned
+    /// ([`super::direct`]). [`FaultyFs`] opens it as `Write`, so its faults
+    /// (a torn write at any byte) apply to the direct path too.
+    Direct,
 }
 
 /// One open file: positional reads and writes, no shared cursor.
@@ -196,6 +201,9 @@ impl RealFs {
             }
             OpenMode::Truncate => {
                 o.write(true).create(true).truncate(true);
+            }
+            OpenMode::Direct => {
+                o.write(true).custom_flags(libc::O_DIRECT);
             }
         }
         Ok(RealFile(o.open(path)?))
@@ -417,6 +425,10 @@ impl Fs for FaultyFs {
         let target = path
             .file_name()
             .is_some_and(|n| n.to_string_lossy().ends_with(&self.suffix));
+        let mode = match mode {
+            OpenMode::Direct => OpenMode::Write,
+            m => m,
+        };
         Ok(Arc::new(FaultyFile {
             inner: RealFs::open_file(path, mode)?,
             target,

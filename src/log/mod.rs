@@ -44,16 +44,24 @@
 //! beyond `segment_bytes`; one append (or `append_batch`) never spans two
 //! segments, so a segment may exceed `segment_bytes` by one request.
 //!
-//! # Write path ([`writer`])
+//! # Write path ([`writer`], [`syncer`], [`direct`])
 //! One OS thread owns the active file. Appends queue on a bounded channel
 //! (so a flood of appends back-pressures callers, while a slow *cursor*
-//! never does); the thread drains all waiting appends into one buffer, one
-//! `pwrite`, one `fdatasync` (policy `Always`), then publishes and answers
-//! them all: group commit. `Interval(d)` fsyncs from a timer, `Never` leaves
-//! it to the page cache (and `close`). A failed write or fsync fails that
-//! group (every waiter gets the error; ENOSPC has `io_kind()` `StorageFull`)
-//! and truncates the file back to the last good offset; nothing of it is
-//! published and the next group reuses its seqs. If the truncate fails too,
+//! never does); the thread drains all waiting appends into one group and
+//! writes it with one `pwrite`: group commit. With policy `Always` a second
+//! thread fsyncs: it takes every written group that waits, one `fdatasync`
+//! for all, then publishes and answers them, while the writer already
+//! writes the next group. `Interval(d)` fsyncs from a timer, `Never` leaves
+//! it to the OS (and `close`); both publish right after the write. With
+//! `direct_io` (the default) segments are written with `O_DIRECT` in 4 KiB
+//! blocks: the last partial block is rewritten with the next group and zero
+//! padding follows the good end until the segment is sealed or closed (see
+//! [`direct`]; after a crash recovery cuts the padding as a torn tail).
+//! A failed write or fsync fails that group, and a failed fsync every group
+//! written after it (every waiter gets the error; ENOSPC has `io_kind()`
+//! `StorageFull`), and the file is truncated back to the last good offset
+//! before the waiters hear of it; nothing of it is published and the next
+//! group reuses its seqs. If the truncate fails too,
 //! appends fail until it succeeds; a crash then leaves a torn tail that
 //! recovery cuts (only complete frames of a failed group could resurface).
 //!
@@ -113,6 +121,7 @@
 mod cache;
 mod cursor;
 mod cursor_recovery;
+mod direct;
 mod error;
 pub mod frame;
 pub mod fs;
@@ -124,12 +133,15 @@ mod recovery;
 mod scan;
 mod segment;
 mod state;
+mod syncer;
 mod writer;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_damage;
+#[cfg(test)]
+mod tests_direct;
 #[cfg(test)]
 mod tests_faults;
 #[cfg(test)]
@@ -176,6 +188,9 @@ pub struct LogOptions {
     /// Rotate once the active segment reaches this many bytes.
     pub segment_bytes: u64,
     pub fsync: FsyncPolicy,
+    /// Write segments with `O_DIRECT` where the filesystem supports it
+    /// ([`direct`]); else (or when false) through the page cache.
+    pub direct_io: bool,
     /// In-memory tail of recent records shared by readers.
     pub cache_bytes: usize,
     /// Per cursor: backlog above this is skipped (oldest first).
@@ -197,6 +212,7 @@ impl Default for LogOptions {
             dir: PathBuf::from("data/log"),
             segment_bytes: 64 * 1024 * 1024,
             fsync: FsyncPolicy::Always,
+            direct_io: true,
             cache_bytes: 64 * 1024 * 1024,
             max_backlog_bytes: 10 * 1024 * 1024 * 1024,
             max_age: Duration::from_secs(7 * 24 * 3600),
@@ -353,6 +369,7 @@ impl Log {
             state: Mutex::new(state),
             end_tx,
         });
+        let (tx, rx) = mpsc::channel(APPEND_QUEUE);
         let writer = Writer::new(
             shared.clone(),
             rec.active_file,
@@ -360,8 +377,8 @@ impl Log {
             &active,
             rec.next_seq,
             rec.last_ts,
-        );
-        let (tx, rx) = mpsc::channel(APPEND_QUEUE);
+            tx.downgrade(),
+        )?;
         std::thread::Builder::new()
             .name("inmate-log-writer".into())
             .spawn(move || writer.run(rx))

@@ -12,6 +12,9 @@ use super::*;
 pub(crate) fn faulty_opts(dir: &Path, fs: Arc<FaultyFs>) -> LogOptions {
     LogOptions {
         segment_bytes: 1 << 20,
+        // The buffered layout (the file ends at the good end); the direct
+        // one has the same cases in `tests_direct`.
+        direct_io: false,
         fs,
         ..test_opts(dir)
     }
@@ -20,6 +23,22 @@ pub(crate) fn faulty_opts(dir: &Path, fs: Arc<FaultyFs>) -> LogOptions {
 fn active_len(dir: &Path) -> u64 {
     let p = segment_files(dir).pop().unwrap();
     std::fs::metadata(p).unwrap().len()
+}
+
+/// Eight concurrent appends (one or more groups) all fail with the fsync's
+/// EIO (armed by the caller).
+pub(crate) async fn eight_appends_fail_in_fsync(log: &Log) {
+    let mut tasks = Vec::new();
+    for i in 0..8u64 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(
+            async move { log.append(payload(100 + i)).await },
+        ));
+    }
+    for t in tasks {
+        let err = t.await.unwrap().unwrap_err().to_string();
+        assert!(err.contains("fsync") && err.contains("os error 5"), "{err}");
+    }
 }
 
 /// Reads everything from seq 1 and checks seqs and payloads are 1..to.
@@ -84,21 +103,7 @@ async fn fsync_failure_fails_the_whole_group_and_publishes_nothing() {
     let good = active_len(d.path());
 
     fs.fail_syncs(0, EIO);
-    let mut tasks = Vec::new();
-    for i in 0..8u64 {
-        let log = log.clone();
-        tasks.push(tokio::spawn(
-            async move { log.append(payload(100 + i)).await },
-        ));
-    }
-    for t in tasks {
-        let err = t.await.unwrap().unwrap_err();
-        let text = err.to_string();
-        assert!(
-            text.contains("fsync") && text.contains("os error 5"),
-            "{err}"
-        );
-    }
+    eight_appends_fail_in_fsync(&log).await;
     assert_eq!(log.next_seq(), 4);
     assert_eq!(active_len(d.path()), good);
     assert!(log.stats("a").unwrap().backlog_records == 3);

@@ -2,18 +2,23 @@
 //!
 //! Appends arrive over a bounded channel. The thread takes everything that is
 //! waiting (up to `GROUP_MAX_BYTES`), encodes the frame headers into one
-//! reused buffer, issues one vectored write (each header followed by its
-//! payload's own buffers: the request body is never copied into a frame) and
-//! (policy `Always`) one `fdatasync`, then publishes
-//! the records (index, tail cache, end watch) and answers every waiter. A
-//! dedicated OS thread keeps blocking file I/O off the async runtime.
+//! reused buffer and issues one vectored write (each header followed by its
+//! payload's own buffers: the request body is never copied into a frame).
+//! With policy `Always` it hands the written group to the fsync stage
+//! ([`super::syncer`]) and goes on with the next group while that one is
+//! fsynced; the stage publishes the records (index, tail cache, end watch)
+//! and answers the waiters. With `Interval` or `Never` the writer publishes
+//! and answers at once. Dedicated OS threads keep blocking file I/O off the
+//! async runtime.
 //!
-//! On a failed write or fsync the file is truncated back to the last good
-//! offset and every waiter of that group gets the error; seqs are reused by
-//! later appends because nothing past the good offset was ever published.
-//! If even the truncate fails, the writer retries it before any later write
-//! and fails appends until it succeeds, so stale bytes can never be mistaken
-//! for records on recovery.
+//! On a failed write the file is truncated back to the last written offset
+//! and every waiter of that group gets the error; on a failed fsync, back to
+//! the offset before the failed group (the stage reports it, and its waiters
+//! hear the error after the truncate). Seqs are reused by later appends
+//! because nothing past the good offset was ever published. If even the
+//! truncate fails, the writer retries it before any later write and fails
+//! appends until it succeeds, so stale bytes can never be mistaken for
+//! records on recovery.
 
 use std::io::IoSlice;
 use std::path::PathBuf;
@@ -21,19 +26,18 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::cache::CachedEntry;
+use super::direct::Direct;
 use super::error::LogError;
 use super::frame::{FRAME_HEADER_LEN, SEGMENT_HEADER_LEN, frame_header, frame_size};
 use super::fs::FileHandle;
 use super::recovery::create_segment;
-use super::segment::{IndexPoint, SegMeta, fsync_dir, segment_path};
+use super::segment::{SegMeta, fsync_dir, segment_path};
 use super::state::Shared;
+use super::syncer::{AppendReply, Group, Mark, Pending, SyncStage, publish};
 use super::{Entry, FsyncPolicy, Payload, now_ms};
 
 /// Stop draining the channel into one group past this many payload bytes.
 const GROUP_MAX_BYTES: usize = 16 * 1024 * 1024;
-
-pub(crate) type AppendReply = oneshot::Sender<Result<u64, LogError>>;
 
 pub(crate) enum WriterMsg {
     /// Payloads that get consecutive seqs and are never split across segments.
@@ -45,6 +49,9 @@ pub(crate) enum WriterMsg {
     Sync,
     /// Drain, final fsync, stop.
     Close(oneshot::Sender<Result<(), LogError>>),
+    /// From the fsync stage after a failed fsync: roll back now, so its
+    /// waiters are answered even if no append follows.
+    Wake,
 }
 
 pub(crate) struct Writer {
@@ -69,12 +76,13 @@ pub(crate) struct Writer {
     dirty: bool,
     /// Set when rolling back a failed write could not truncate the file.
     needs_truncate: bool,
-}
-
-/// One frame waiting in the buffer, for publishing after the write.
-struct Pending {
-    entry: Entry,
-    offset: u64,
+    /// The fsync stage (policy `Always` only); dropped last, which joins it.
+    sync: Option<SyncStage>,
+    /// The active segment's `O_DIRECT` handle, when `direct_io` is on and
+    /// the filesystem takes it; `None` writes through `file`.
+    direct: Option<Direct>,
+    /// `direct_io`, until the filesystem refuses it once (logged once).
+    try_direct: bool,
 }
 
 impl Writer {
@@ -85,8 +93,33 @@ impl Writer {
         active: &SegMeta,
         next_seq: u64,
         last_ts: u64,
-    ) -> Self {
-        Writer {
+        wake: mpsc::WeakSender<WriterMsg>,
+    ) -> Result<Self, LogError> {
+        let sync = match shared.opts.fsync {
+            FsyncPolicy::Always => {
+                let nudge = move || {
+                    if let Some(tx) = wake.upgrade() {
+                        // Full means the writer has work queued and will look.
+                        let _ = tx.try_send(WriterMsg::Wake);
+                    }
+                };
+                let stage = SyncStage::spawn(shared.clone(), Box::new(nudge))
+                    .map_err(|e| LogError::io("spawn log sync", &shared.opts.dir, e))?;
+                Some(stage)
+            }
+            FsyncPolicy::Interval(_) | FsyncPolicy::Never => None,
+        };
+        let mut try_direct = shared.opts.direct_io;
+        let direct = open_direct(
+            &mut try_direct,
+            &shared,
+            &active.path,
+            &file,
+            active.valid_end,
+        );
+        Ok(Writer {
+            direct,
+            try_direct,
             dir: shared.opts.dir.clone(),
             shared,
             file,
@@ -100,13 +133,17 @@ impl Writer {
             group_len: 0,
             dirty: false,
             needs_truncate: false,
-        }
+            sync,
+        })
     }
 
     /// The thread body: runs until `Close` or until every sender is dropped.
     pub(crate) fn run(mut self, mut rx: mpsc::Receiver<WriterMsg>) {
         let mut batch: Vec<(Vec<Payload>, AppendReply)> = Vec::new();
         while let Some(first) = rx.blocking_recv() {
+            // A failed fsync since the last round: its waiters heard (or
+            // hear now) the error, so only the rollback is left to do.
+            let _ = self.recover();
             let mut bytes = 0usize;
             let mut sync = false;
             let mut close = None;
@@ -118,6 +155,7 @@ impl Writer {
                         batch.push((payloads, reply));
                     }
                     WriterMsg::Sync => sync = true,
+                    WriterMsg::Wake => {}
                     WriterMsg::Close(r) => {
                         close = Some(r);
                         break;
@@ -131,7 +169,13 @@ impl Writer {
                 self.append_group(&mut batch);
             }
             if sync || close.is_some() {
-                let r = self.sync_if_dirty();
+                let r = if close.is_some() {
+                    self.settle()
+                        .and_then(|()| self.sync_if_dirty())
+                        .and_then(|()| self.trim())
+                } else {
+                    self.sync_if_dirty()
+                };
                 if let Err(e) = &r {
                     tracing::error!(error = %e, "log fsync failed");
                 }
@@ -144,9 +188,43 @@ impl Writer {
             }
         }
         // Every handle dropped without close(): still leave the data synced.
-        if let Err(e) = self.sync_if_dirty() {
+        let done = self.settle().and_then(|()| self.sync_if_dirty());
+        if let Err(e) = done.and_then(|()| self.trim()) {
             tracing::error!(error = %e, "final log fsync failed");
         }
+    }
+
+    /// Waits for the fsync stage to publish (or fail) every written group,
+    /// then rolls back a failure; its error is returned.
+    fn settle(&mut self) -> Result<(), LogError> {
+        if let Some(stage) = &self.sync {
+            stage.barrier();
+        }
+        self.recover()
+    }
+
+    /// After a failed fsync: cut the file back to before the failed group,
+    /// take up its seqs again, and let the stage answer the held waiters.
+    fn recover(&mut self) -> Result<(), LogError> {
+        let Some(failure) = self.sync.as_ref().and_then(SyncStage::take_failure) else {
+            return Ok(());
+        };
+        let Mark {
+            seg_len,
+            next_seq,
+            last_ts,
+        } = failure.base;
+        self.seg_len = seg_len;
+        self.next_seq = next_seq;
+        self.last_ts = last_ts;
+        self.needs_truncate = true;
+        if let Err(e) = self.rollback() {
+            tracing::error!(error = %e, "cannot roll back a failed log fsync; appends will fail until it can");
+        }
+        if let Some(stage) = &self.sync {
+            stage.reset();
+        }
+        Err(failure.error)
     }
 
     fn sync_if_dirty(&mut self) -> Result<(), LogError> {
@@ -219,6 +297,7 @@ impl Writer {
         if piece.is_empty() {
             return Ok(());
         }
+        let timer = crate::metrics::log_append_timer();
         let r = self.write_group(pending);
         if let Err(e) = r {
             for (_, reply) in piece.drain(..) {
@@ -229,22 +308,46 @@ impl Writer {
             self.group_len = 0;
             return Err(e);
         }
+        let base = self.mark();
         self.seg_len += self.group_len;
         self.headers.clear();
         self.group_len = 0;
         self.last_ts = ts;
         self.next_seq += pending.len() as u64;
-        self.publish(pending);
+        let end = self.mark();
+        if let Some(stage) = &self.sync {
+            stage.send(Group {
+                file: self.file.clone(),
+                path: self.path.clone(),
+                seg_first: self.seg_first,
+                base,
+                end,
+                pending: std::mem::take(pending),
+                piece: std::mem::take(piece),
+                timer,
+            });
+            return Ok(());
+        }
+        publish(&self.shared, self.seg_first, end, pending);
+        drop(timer);
         for (seq, reply) in piece.drain(..) {
             let _ = reply.send(Ok(seq));
         }
         Ok(())
     }
 
+    fn mark(&self) -> Mark {
+        Mark {
+            seg_len: self.seg_len,
+            next_seq: self.next_seq,
+            last_ts: self.last_ts,
+        }
+    }
+
     /// Writes the group's frames with one vectored write: each frame's
     /// header, then its payload's parts from their own buffers (no copy).
+    /// Policy `Always` leaves the fsync to the stage.
     fn write_group(&mut self, pending: &[Pending]) -> Result<(), LogError> {
-        let _timer = crate::metrics::log_append_timer();
         if self.needs_truncate {
             self.rollback()?;
         }
@@ -257,18 +360,12 @@ impl Writer {
                 }
             }
         }
-        let written = self
-            .file
-            .write_all_vectored_at(&slices, self.seg_len)
-            .map_err(|e| LogError::io("write", &self.path, e));
-        let synced = written.and_then(|()| match self.shared.opts.fsync {
-            FsyncPolicy::Always => crate::metrics::fsync(|| self.file.sync_data())
-                .map_err(|e| LogError::io("fsync", &self.path, e)),
-            FsyncPolicy::Interval(_) | FsyncPolicy::Never => {
-                self.dirty = true;
-                Ok(())
-            }
-        });
+        let written = match &mut self.direct {
+            Some(d) => d.write(&slices, self.seg_len, self.group_len),
+            None => self.file.write_all_vectored_at(&slices, self.seg_len),
+        }
+        .map_err(|e| LogError::io("write", &self.path, e));
+        let synced = written.map(|()| self.dirty = self.sync.is_none());
         if synced.is_err() {
             self.needs_truncate = true;
             if let Err(e) = self.rollback() {
@@ -283,46 +380,33 @@ impl Writer {
         self.file
             .set_len(self.seg_len)
             .map_err(|e| LogError::io("truncate", &self.path, e))?;
+        if let Some(d) = &mut self.direct {
+            d.load_tail(&self.file, self.seg_len)
+                .map_err(|e| LogError::io("read", &self.path, e))?;
+        }
         self.needs_truncate = false;
         Ok(())
     }
 
-    /// Makes written frames visible: segment index, tail cache, end watch.
-    fn publish(&mut self, pending: &mut Vec<Pending>) {
-        {
-            let mut st = self.shared.lock();
-            let st = &mut *st;
-            let Some(seg) = st.segments.get_mut(&self.seg_first) else {
-                // Cannot happen: the active segment is never cleaned up.
-                pending.clear();
-                return;
-            };
-            for p in pending.iter() {
-                seg.maybe_index(IndexPoint {
-                    seq: p.entry.seq,
-                    offset: p.offset,
-                    appended_at_ms: p.entry.appended_at_ms,
-                });
-                let logical = seg.logical_at(p.offset);
-                st.cache.push(CachedEntry {
-                    entry: p.entry.clone(),
-                    logical,
-                });
-            }
-            seg.valid_end = self.seg_len;
-            seg.end_seq = self.next_seq;
-            st.next_seq = self.next_seq;
+    /// Cuts a direct-written file's padding off (sealing, close), durably.
+    fn trim(&mut self) -> Result<(), LogError> {
+        if self.direct.is_none() {
+            return Ok(());
         }
-        pending.clear();
-        self.shared.end_tx.send_replace(self.next_seq);
+        let cut = self
+            .file
+            .set_len(self.seg_len)
+            .and_then(|()| self.file.sync_data());
+        cut.map_err(|e| LogError::io("truncate", &self.path, e))
     }
 
     /// Seals the active segment and starts a new one at `next_seq`.
     fn rotate(&mut self) -> Result<(), LogError> {
-        if !matches!(self.shared.opts.fsync, FsyncPolicy::Always) {
-            // The sealed file will not see another interval sync.
-            self.sync_if_dirty()?;
-        }
+        // The sealed file must be complete and published (its logical end
+        // starts the next) and will not see another interval sync.
+        self.settle()?;
+        self.sync_if_dirty()?;
+        self.trim()?;
         let first = self.next_seq;
         let path = segment_path(&self.dir, first);
         let fs = &*self.shared.opts.fs;
@@ -346,6 +430,13 @@ impl Writer {
             st.segments
                 .insert(first, SegMeta::empty(first, path.clone(), logical));
         }
+        self.direct = open_direct(
+            &mut self.try_direct,
+            &self.shared,
+            &path,
+            &file,
+            SEGMENT_HEADER_LEN,
+        );
         self.file = file;
         self.path = path;
         self.seg_first = first;
@@ -361,4 +452,30 @@ pub(crate) fn check_payload(p: &Payload) -> Result<(), LogError> {
         return Err(LogError::PayloadTooLarge { len: p.len(), max });
     }
     Ok(())
+}
+
+/// The direct handle of a segment, or `None` (buffered writes) when
+/// `direct_io` is off or the filesystem has refused it (logged, and not
+/// tried again).
+fn open_direct(
+    try_direct: &mut bool,
+    shared: &Shared,
+    path: &std::path::Path,
+    file: &FileHandle,
+    good_len: u64,
+) -> Option<Direct> {
+    if !*try_direct {
+        return None;
+    }
+    match Direct::open(&*shared.opts.fs, path, file, good_len) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            *try_direct = false;
+            tracing::warn!(
+                path = %path.display(), error = %e,
+                "cannot open the log segment for direct I/O; writing through the page cache"
+            );
+            None
+        }
+    }
 }

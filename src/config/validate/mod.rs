@@ -270,5 +270,6 @@ fn queue(section: Key<RawQueue>) -> Result<QueueConfig, Problem> {
         retry_max_delay: key!(s, q.retry_max_delay).duration(secs(30), ms(10)..=DAY)?,
         segment_bytes: key!(s, q.segment_bytes).size(64 << 20, 4096..=4 << 30)?,
         cache_bytes: key!(s, q.cache_bytes).size(64 << 20, 0..=16 << 30)? as usize,
+        direct_io: q.direct_io.unwrap_or(true),
     })
 }
