@@ -12,7 +12,8 @@
 //! 4 KiB devices. So a group is copied into one aligned buffer (a user-space
 //! copy, cheaper than the kernel's): first the *tail*, the bytes of the last
 //! partial block already in the file, then the group's frames, then zeros up
-//! to the next block. It is written at the tail's block, so the file's
+//! to the next block, in pieces of at most 4 MiB (so the buffer stays that
+//! small). It is written at the tail's block, so the file's
 //! good bytes are rewritten with the same values (a torn write there leaves
 //! them intact) and the padding lands past the good end.
 //!
@@ -35,15 +36,16 @@ use super::fs::{FileHandle, Fs, OpenMode};
 /// Alignment of every direct write: buffer, offset and length.
 pub(crate) const BLOCK: u64 = 4096;
 
-/// A buffer above this is released after its write (a rare huge request
-/// should not pin its size for the life of the process).
-const KEEP_BUF: usize = 32 << 20;
+/// The most one direct write takes; a bigger group is written in several,
+/// so the aligned buffer (allocated once) stays this small.
+const CHUNK: usize = 4 << 20;
 
 /// The active segment opened for direct writes, with its tail.
 #[derive(Debug)]
 pub(crate) struct Direct {
     file: FileHandle,
-    /// Scratch space; the aligned window inside it is used.
+    /// Scratch space, allocated at the first write; the aligned window of
+    /// [`CHUNK`] bytes inside it is used.
     buf: Vec<u8>,
     /// The file's bytes from the last block boundary to the good end.
     tail: Vec<u8>,
@@ -78,45 +80,52 @@ impl Direct {
         file.read_exact_at(&mut self.tail, start)
     }
 
-    /// Writes `bufs` (`len` bytes) at `good_len`, the file's good end; on
-    /// success the good end is `good_len + len`.
+    /// Writes `bufs` (`len` bytes) at `good_len`, the file's good end, in
+    /// aligned writes of up to [`CHUNK`]; on success the good end is
+    /// `good_len + len`. A failure part-way leaves a torn tail past the
+    /// good end, which the caller cuts back (and rereads the tail).
     pub(crate) fn write(
         &mut self,
         bufs: &[IoSlice<'_>],
         good_len: u64,
         len: u64,
     ) -> io::Result<()> {
-        let start = floor(good_len);
-        let head = self.tail.len();
-        debug_assert_eq!(start + head as u64, good_len);
-        let used = head + len as usize;
-        let padded = used.next_multiple_of(BLOCK as usize);
-        if self.buf.len() < padded + BLOCK as usize {
-            self.buf = vec![0; padded + BLOCK as usize];
-        }
-        let at = self.buf.as_ptr().align_offset(BLOCK as usize);
-        let win = &mut self.buf[at..at + padded];
-        win[..head].copy_from_slice(&self.tail);
-        let mut pos = head;
-        for b in bufs {
-            win[pos..pos + b.len()].copy_from_slice(b);
-            pos += b.len();
-        }
-        if pos != used {
+        let mut at = floor(good_len);
+        if at + self.tail.len() as u64 != good_len
+            || bufs.iter().map(|b| b.len() as u64).sum::<u64>() != len
+        {
             return Err(io::Error::other("direct write: length mismatch"));
         }
-        win[used..].fill(0);
-        let written = self.file.write_all_at(win, start);
-        if written.is_ok() {
-            let end = good_len + len;
-            let from = (floor(end) - start) as usize;
-            self.tail.clear();
-            self.tail.extend_from_slice(&win[from..used]);
+        if self.buf.is_empty() {
+            self.buf = vec![0; CHUNK + BLOCK as usize];
         }
-        if self.buf.len() > KEEP_BUF {
-            self.buf = Vec::new();
+        let off = self.buf.as_ptr().align_offset(BLOCK as usize);
+        let win = &mut self.buf[off..off + CHUNK];
+        let mut fill = self.tail.len();
+        win[..fill].copy_from_slice(&self.tail);
+        for b in bufs {
+            let mut b: &[u8] = b;
+            while !b.is_empty() {
+                let n = b.len().min(CHUNK - fill);
+                win[fill..fill + n].copy_from_slice(&b[..n]);
+                fill += n;
+                b = &b[n..];
+                if fill == CHUNK {
+                    self.file.write_all_at(win, at)?;
+                    at += CHUNK as u64;
+                    fill = 0;
+                }
+            }
         }
-        written
+        let padded = fill.next_multiple_of(BLOCK as usize);
+        win[fill..padded].fill(0);
+        if padded > 0 {
+            self.file.write_all_at(&win[..padded], at)?;
+        }
+        let from = floor(fill as u64) as usize;
+        self.tail.clear();
+        self.tail.extend_from_slice(&win[from..fill]);
+        Ok(())
     }
 }
 
