@@ -116,18 +116,11 @@ async fn stub(script: Script) -> Stub {
 }
 
 async fn gateway(nodes: &[&str], extra: &str) -> InProc {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut yaml = String::from("addresses:\n");
-    for n in nodes {
-        yaml.push_str(&format!("  - url: {n}\n"));
-    }
-    yaml.push_str(&format!(
-        "bind_address: 127.0.0.1\nport: 0\ndata_dir: {}\nread_consistency: any\n\
-         health_check_timeout: 0.5\nquery_timeout: 2\nshutdown_timeout: 0.2\n\
-         queue:\n  fsync: never\n{extra}",
-        serde_json::to_string(&dir.path().to_string_lossy()).expect("quote")
-    ));
-    inproc::serve(&yaml, "lying.yaml", dir).await
+    let rest = format!(
+        "read_consistency: any\nhealth_check_timeout: 0.5\nquery_timeout: 2\n\
+         shutdown_timeout: 0.2\nqueue:\n  fsync: never\n{extra}"
+    );
+    inproc::serve_nodes(nodes, "", &rest, "lying.yaml").await
 }
 
 /// `/health`'s entry for the node at `url`.

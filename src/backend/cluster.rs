@@ -25,6 +25,7 @@
 //! catches up from its backlog when the operator resumes it. Mutations do
 //! not wait for a paused node's answer.
 
+mod laggard;
 mod load;
 mod scope;
 mod watermark;
@@ -36,6 +37,7 @@ use futures_util::StreamExt;
 use rand::RngExt;
 
 use super::{Answer, Node};
+pub use laggard::Laggard;
 pub use load::{InFlight, Load};
 pub use scope::Scope;
 pub use watermark::Watermarks;
@@ -124,14 +126,16 @@ impl Cluster {
 
     /// Paces the write door to delivery: waits (up to `max_wait`) while
     /// every node that is up and not paused lags by at least half the log's
-    /// in-memory tail ([`crate::log::Log::tail_lag`]).
+    /// in-memory tail ([`crate::log::Log::tail_lag`]), or while one of them
+    /// is sliding out of the tail, for a bounded episode ([`Laggard`]).
     ///
     /// Why: past that point the fastest node would read its backlog back
     /// from disk, and a gateway that acknowledges faster than it can deliver
     /// only builds a backlog, which then costs more to deliver. So when the
     /// gateway itself (not a node) is the bottleneck, acknowledgements slow
-    /// to the delivery rate. A slow or down node never paces anyone while
-    /// another node keeps up, and after `max_wait` the write is taken anyway:
+    /// to the delivery rate. A slow or down node never paces anyone for more
+    /// than an episode's 2 s while another node keeps up (a node past the
+    /// tail not at all), and after `max_wait` the write is taken anyway:
     /// the log absorbs what the nodes cannot take yet.
     pub async fn pace(&self, log: &crate::log::Log, max_wait: Duration) {
         let deadline = tokio::time::Instant::now() + max_wait;
@@ -140,15 +144,23 @@ impl Cluster {
         }
     }
 
-    /// Every node that is up and not paused lags by half the tail or more
-    /// (false when there is no such node).
+    /// Every node that is up and not paused lags by half the tail or more,
+    /// or one of them may pace as a [`Laggard`] (false when there is no
+    /// such node).
     fn behind(&self, log: &crate::log::Log) -> bool {
-        let mut senders = self
-            .nodes
-            .iter()
-            .filter(|n| n.health.is_up() && n.admin() != Admin::Paused)
-            .peekable();
-        senders.peek().is_some() && senders.all(|n| log.tail_lag(n.next_unapplied()) >= 0.5)
+        let now = std::time::Instant::now();
+        let (mut any, mut all, mut laggard) = (false, true, false);
+        for n in self.nodes.iter() {
+            if !n.health.is_up() || n.admin() == Admin::Paused {
+                continue;
+            }
+            let lag = log.tail_lag(n.next_unapplied());
+            any = true;
+            all &= lag >= 0.5;
+            // Every node's episode is updated, so no short cut.
+            laggard |= n.laggard.may_pace(lag, now);
+        }
+        any && (all || laggard)
     }
 
     /// Whether some node that may take reads satisfies `accept`.

@@ -68,6 +68,8 @@ pub struct Node {
     pub load: cluster::Load,
     /// Idle connections for reads when the node is plain http ([`h1`]).
     pub h1: h1::Pool,
+    /// Its episode of sliding out of the log's tail ([`cluster::Laggard`]).
+    pub laggard: cluster::Laggard,
     next_unapplied: tokio::sync::watch::Sender<u64>,
     admin: std::sync::atomic::AtomicU8,
     answers: Mutex<BTreeMap<u64, Answer>>,
@@ -81,6 +83,7 @@ impl Node {
             health: Arc::new(health),
             load: cluster::Load::default(),
             h1: h1::Pool::default(),
+            laggard: cluster::Laggard::default(),
             next_unapplied: tokio::sync::watch::Sender::new(next_unapplied),
             admin: std::sync::atomic::AtomicU8::new(cluster::Admin::Enabled as u8),
             answers: Mutex::new(BTreeMap::new()),

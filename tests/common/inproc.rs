@@ -53,3 +53,19 @@ pub async fn serve(yaml: &str, file: &str, dir: tempfile::TempDir) -> InProc {
         _dir: dir,
     }
 }
+
+/// [`serve`] in front of the nodes at `urls` (each with the YAML keys
+/// `node_keys`, e.g. `"    gzip: false\n"`), on loopback with a fresh data
+/// dir; `rest` is the remaining YAML (top-level keys, newline-terminated).
+pub async fn serve_nodes(urls: &[&str], node_keys: &str, rest: &str, file: &str) -> InProc {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut yaml = String::from("addresses:\n");
+    for u in urls {
+        yaml.push_str(&format!("  - url: {u}\n{node_keys}"));
+    }
+    yaml.push_str(&format!(
+        "bind_address: 127.0.0.1\nport: 0\ndata_dir: {}\n{rest}",
+        serde_json::to_string(&dir.path().to_string_lossy()).expect("quote")
+    ));
+    serve(&yaml, file, dir).await
+}
