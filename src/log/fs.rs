@@ -249,12 +249,16 @@ struct Faults {
     tear: Option<(u64, usize)>,
     /// After a torn write every mutating operation fails with EIO.
     crashed: bool,
+    /// `OpenMode::Direct` fails with EINVAL, as on a filesystem without
+    /// `O_DIRECT` support.
+    no_direct: bool,
     writes: u64,
     syncs: u64,
 }
 
 /// Linux errno values tests pass to [`FaultyFs`].
 pub const ENOSPC: i32 = 28;
+pub const EINVAL: i32 = 22;
 pub const EIO: i32 = 5;
 
 /// A [`RealFs`] that fails on command; for tests. Faults hit only files
@@ -313,6 +317,11 @@ impl FaultyFs {
     }
 
     /// Disarms every fault (a crashed fs stays crashed).
+    /// Makes opening for direct writes fail with EINVAL from now on.
+    pub fn refuse_direct(&self) {
+        lock(&self.faults).no_direct = true;
+    }
+
     pub fn clear(&self) {
         let mut f = lock(&self.faults);
         f.write = None;
@@ -421,6 +430,9 @@ impl Fs for FaultyFs {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<FileHandle> {
         if mode != OpenMode::Read {
             self.check_crashed()?;
+        }
+        if mode == OpenMode::Direct && lock(&self.faults).no_direct {
+            return Err(io::Error::from_raw_os_error(EINVAL));
         }
         let target = path
             .file_name()

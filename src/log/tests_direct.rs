@@ -166,3 +166,19 @@ async fn direct_torn_write_then_crash_recovers() {
     assert_readable(&log, 7).await;
     log.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_filesystem_without_direct_io_gets_buffered_writes() {
+    let d = tempfile::tempdir().unwrap();
+    let fs = FaultyFs::new(".none");
+    fs.refuse_direct();
+    let log = Log::open(direct_opts(d.path(), fs.clone()), &names(&["a"]))
+        .await
+        .unwrap();
+    append_n(&log, 1, 30).await;
+    // Buffered layout: the file ends at the good end, no padding.
+    assert_eq!(active(d.path()), good(d.path()));
+    assert_ne!(active(d.path()).len() as u64 % BLOCK, 0);
+    log.close().await.unwrap();
+    reopen_clean(d.path(), 30).await;
+}
