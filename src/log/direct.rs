@@ -26,7 +26,10 @@
 //!
 //! A filesystem without `O_DIRECT` support (tmpfs on older kernels) makes
 //! the open fail; the writer then logs it once and writes through the page
-//! cache as before. `queue.direct_io: false` chooses that path outright.
+//! cache as before. A file that opens but refuses a direct write with
+//! `EINVAL` (a device block above 4 KiB) gets the same fallback, from that
+//! group on, after its padding is cut off. `queue.direct_io: false` chooses
+//! the page cache outright.
 
 use std::io::{self, IoSlice};
 use std::path::Path;

@@ -252,6 +252,9 @@ struct Faults {
     /// `OpenMode::Direct` fails with EINVAL, as on a filesystem without
     /// `O_DIRECT` support.
     no_direct: bool,
+    /// The next write to a target fails with this errno, writing nothing;
+    /// later writes succeed.
+    once: Option<i32>,
     writes: u64,
     syncs: u64,
 }
@@ -317,6 +320,11 @@ impl FaultyFs {
     }
 
     /// Disarms every fault (a crashed fs stays crashed).
+    /// Fails the next write to a target file with `errno`, writing nothing.
+    pub fn fail_next_write(&self, errno: i32) {
+        lock(&self.faults).once = Some(errno);
+    }
+
     /// Makes opening for direct writes fail with EINVAL from now on.
     pub fn refuse_direct(&self) {
         lock(&self.faults).no_direct = true;
@@ -392,6 +400,9 @@ impl FsFile for FaultyFile {
             f.crashed = true;
             self.inner.write_all_at(&buf[..keep], offset)?;
             return Err(crashed_err());
+        }
+        if let Some(errno) = f.once.take() {
+            return Err(io::Error::from_raw_os_error(errno));
         }
         if let Some((left, errno)) = f.write.as_mut()
             && fires(left)

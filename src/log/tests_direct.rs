@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::direct::BLOCK;
-use super::fs::{EIO, ENOSPC};
+use super::fs::{EINVAL, EIO, ENOSPC};
 use super::tests::{append_n, names, payload, read_n, segment_files, test_opts};
 use super::tests_faults::eight_appends_fail_in_fsync;
 use super::*;
@@ -181,4 +181,20 @@ async fn a_filesystem_without_direct_io_gets_buffered_writes() {
     assert_ne!(active(d.path()).len() as u64 % BLOCK, 0);
     log.close().await.unwrap();
     reopen_clean(d.path(), 30).await;
+}
+
+#[tokio::test]
+async fn a_refused_direct_write_falls_back_to_buffered_writes() {
+    let d = tempfile::tempdir().unwrap();
+    let (log, fs, _) = open_faulty(d.path(), 5).await;
+    assert_eq!(active(d.path()).len() as u64 % BLOCK, 0, "direct layout");
+    // The next write is refused as O_DIRECT refuses a misaligned one.
+    fs.fail_next_write(EINVAL);
+    assert_eq!(log.append(payload(5)).await.unwrap(), 5, "not an error");
+    append_n(&log, 6, 12).await;
+    // Buffered from then on: no padding past the good end.
+    assert_eq!(active(d.path()), good(d.path()));
+    assert_readable(&log, 12).await;
+    log.close().await.unwrap();
+    reopen_clean(d.path(), 12).await;
 }

@@ -360,8 +360,24 @@ impl Writer {
                 }
             }
         }
-        let written = match &mut self.direct {
-            Some(d) => d.write(&slices, self.seg_len, self.group_len),
+        let direct = (self.direct.as_mut()).map(|d| d.write(&slices, self.seg_len, self.group_len));
+        let written = match direct {
+            // The file opened for O_DIRECT but refuses its writes (a device
+            // block above 4 KiB, a filesystem that only pretends): write
+            // through the page cache from now on, this group first, after
+            // cutting off the padding past the good end.
+            Some(Err(e)) if e.raw_os_error() == Some(libc::EINVAL) => {
+                tracing::warn!(
+                    path = %self.path.display(), error = %e,
+                    "direct write refused; writing the log through the page cache"
+                );
+                self.direct = None;
+                self.try_direct = false;
+                self.file
+                    .set_len(self.seg_len)
+                    .and_then(|()| self.file.write_all_vectored_at(&slices, self.seg_len))
+            }
+            Some(r) => r,
             None => self.file.write_all_vectored_at(&slices, self.seg_len),
         }
         .map_err(|e| LogError::io("write", &self.path, e));
