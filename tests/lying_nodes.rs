@@ -125,14 +125,7 @@ async fn gateway(nodes: &[&str], extra: &str) -> InProc {
 
 /// `/health`'s entry for the node at `url`.
 async fn node_health(gw: &InProc, url: &str) -> Value {
-    let h: Value = common::client()
-        .get(format!("{}/health", gw.url))
-        .send()
-        .await
-        .expect("health")
-        .json()
-        .await
-        .expect("health json");
+    let h = common::get_json(&format!("{}/health", gw.url)).await;
     h["nodes"]
         .as_array()
         .and_then(|ns| {

@@ -89,14 +89,7 @@ async fn a_slow_node_does_not_hold_writes_to_its_rate() {
     let (slow, slow_done) = sink(Duration::from_millis(200)).await;
     let gw = gateway(&[&fast, &slow]).await;
     common::eventually(Duration::from_secs(10), "both nodes up", || async {
-        let h: serde_json::Value = common::client()
-            .get(format!("{}/health", gw.url))
-            .send()
-            .await
-            .expect("health")
-            .json()
-            .await
-            .expect("json");
+        let h = common::get_json(&format!("{}/health", gw.url)).await;
         h.to_string().matches("\"up\"").count() >= 2
     })
     .await;

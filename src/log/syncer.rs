@@ -131,7 +131,7 @@ impl SyncStage {
             // this handle, short of a panic): the group cannot be made
             // durable, so its waiters hear so.
             let e = LogError::Task("log sync thread stopped".into());
-            answer(g.piece, &Err(e));
+            answer(g.piece, Err(&e));
         }
     }
 
@@ -243,9 +243,7 @@ impl Syncer {
                         } = g;
                         publish(&self.shared, seg_first, end, &mut pending);
                         drop(timer);
-                        for (seq, reply) in piece {
-                            let _ = reply.send(Ok(seq));
-                        }
+                        answer(piece, Ok(()));
                     }
                 }
                 Err(e) => {
@@ -268,16 +266,16 @@ impl Syncer {
     /// Answers every held waiter with the failure, and takes groups again.
     fn release(&mut self) {
         let Some(e) = self.failing.take() else { return };
-        let err = Err(e);
         for g in self.held.drain(..) {
-            answer(g.piece, &err);
+            answer(g.piece, Err(&e));
         }
     }
 }
 
-fn answer(piece: Vec<(u64, AppendReply)>, r: &Result<u64, LogError>) {
-    for (_, reply) in piece {
-        let _ = reply.send(r.clone());
+/// Answers every waiter of a piece: its first seq, or the error.
+pub(crate) fn answer(piece: Vec<(u64, AppendReply)>, r: Result<(), &LogError>) {
+    for (seq, reply) in piece {
+        let _ = reply.send(r.map(|()| seq).map_err(LogError::clone));
     }
 }
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::direct::BLOCK;
 use super::fs::{EINVAL, EIO, ENOSPC};
-use super::tests::{append_n, names, payload, read_n, segment_files, test_opts};
-use super::tests_faults::eight_appends_fail_in_fsync;
+use super::tests::{append_n, names, payload, segment_files, test_opts};
+use super::tests_faults::{assert_readable, eight_appends_fail_in_fsync};
 use super::*;
 
 fn direct_opts(dir: &Path, fs: Arc<FaultyFs>) -> LogOptions {
@@ -43,14 +43,6 @@ async fn open_faulty(dir: &Path, next: u64) -> (Log, Arc<FaultyFs>, Vec<u8>) {
         .unwrap();
     append_n(&log, 1, next).await;
     (log, fs, good(dir))
-}
-
-async fn assert_readable(log: &Log, to: u64) {
-    let mut r = log.reader("a").unwrap();
-    let got = read_n(&mut r, (to - 1) as usize).await;
-    let seqs: Vec<u64> = got.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (1..to).collect::<Vec<_>>());
-    assert!(got.iter().all(|e| e.payload == payload(e.seq)));
 }
 
 async fn reopen_clean(dir: &Path, next: u64) {

@@ -42,7 +42,7 @@ pub(crate) async fn eight_appends_fail_in_fsync(log: &Log) {
 }
 
 /// Reads everything from seq 1 and checks seqs and payloads are 1..to.
-async fn assert_readable(log: &Log, to: u64) {
+pub(crate) async fn assert_readable(log: &Log, to: u64) {
     let mut r = log.reader("a").unwrap();
     let got = read_n(&mut r, (to - 1) as usize).await;
     for (i, e) in got.iter().enumerate() {

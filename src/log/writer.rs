@@ -33,7 +33,7 @@ use super::fs::FileHandle;
 use super::recovery::create_segment;
 use super::segment::{SegMeta, fsync_dir, segment_path};
 use super::state::Shared;
-use super::syncer::{AppendReply, Group, Mark, Pending, SyncStage, publish};
+use super::syncer::{AppendReply, Group, Mark, Pending, SyncStage, answer, publish};
 use super::{Entry, FsyncPolicy, Payload, now_ms};
 
 /// Stop draining the channel into one group past this many payload bytes.
@@ -72,7 +72,7 @@ pub(crate) struct Writer {
     headers: Vec<u8>,
     /// Bytes the group being written adds to the file.
     group_len: u64,
-    /// Written but not yet fsynced (Interval/Never).
+    /// Written (Interval/Never) or cut back (`trim`) but not yet fsynced.
     dirty: bool,
     /// Set when rolling back a failed write could not truncate the file.
     needs_truncate: bool,
@@ -170,9 +170,7 @@ impl Writer {
             }
             if sync || close.is_some() {
                 let r = if close.is_some() {
-                    self.settle()
-                        .and_then(|()| self.sync_if_dirty())
-                        .and_then(|()| self.trim())
+                    self.finish_segment()
                 } else {
                     self.sync_if_dirty()
                 };
@@ -188,10 +186,18 @@ impl Writer {
             }
         }
         // Every handle dropped without close(): still leave the data synced.
-        let done = self.settle().and_then(|()| self.sync_if_dirty());
-        if let Err(e) = done.and_then(|()| self.trim()) {
+        if let Err(e) = self.finish_segment() {
             tracing::error!(error = %e, "final log fsync failed");
         }
+    }
+
+    /// Leaves the active file complete, published and durable, at its good
+    /// length (before sealing it, and at close): every written group
+    /// published, the padding cut, one fsync for what is left.
+    fn finish_segment(&mut self) -> Result<(), LogError> {
+        self.settle()?;
+        self.trim()?;
+        self.sync_if_dirty()
     }
 
     /// Waits for the fsync stage to publish (or fail) every written group,
@@ -300,9 +306,7 @@ impl Writer {
         let timer = crate::metrics::log_append_timer();
         let r = self.write_group(pending);
         if let Err(e) = r {
-            for (_, reply) in piece.drain(..) {
-                let _ = reply.send(Err(e.clone()));
-            }
+            answer(std::mem::take(piece), Err(&e));
             pending.clear();
             self.headers.clear();
             self.group_len = 0;
@@ -330,9 +334,7 @@ impl Writer {
         }
         publish(&self.shared, self.seg_first, end, pending);
         drop(timer);
-        for (seq, reply) in piece.drain(..) {
-            let _ = reply.send(Ok(seq));
-        }
+        answer(std::mem::take(piece), Ok(()));
         Ok(())
     }
 
@@ -381,7 +383,7 @@ impl Writer {
             None => self.file.write_all_vectored_at(&slices, self.seg_len),
         }
         .map_err(|e| LogError::io("write", &self.path, e));
-        let synced = written.map(|()| self.dirty = self.sync.is_none());
+        let synced = written.map(|()| self.dirty |= self.sync.is_none());
         if synced.is_err() {
             self.needs_truncate = true;
             if let Err(e) = self.rollback() {
@@ -404,25 +406,24 @@ impl Writer {
         Ok(())
     }
 
-    /// Cuts a direct-written file's padding off (sealing, close), durably.
+    /// Cuts a direct-written file's padding off (sealing, close); the new
+    /// length waits for the next fsync, like written data.
     fn trim(&mut self) -> Result<(), LogError> {
         if self.direct.is_none() {
             return Ok(());
         }
-        let cut = self
-            .file
+        self.file
             .set_len(self.seg_len)
-            .and_then(|()| self.file.sync_data());
-        cut.map_err(|e| LogError::io("truncate", &self.path, e))
+            .map_err(|e| LogError::io("truncate", &self.path, e))?;
+        self.dirty = true;
+        Ok(())
     }
 
     /// Seals the active segment and starts a new one at `next_seq`.
     fn rotate(&mut self) -> Result<(), LogError> {
         // The sealed file must be complete and published (its logical end
         // starts the next) and will not see another interval sync.
-        self.settle()?;
-        self.sync_if_dirty()?;
-        self.trim()?;
+        self.finish_segment()?;
         let first = self.next_seq;
         let path = segment_path(&self.dir, first);
         let fs = &*self.shared.opts.fs;

@@ -51,6 +51,18 @@ pub fn client() -> reqwest::Client {
     client_with_timeout(HTTP_TIMEOUT)
 }
 
+/// `GET url` as JSON (e.g. a gateway's `/health`); panics on any failure.
+pub async fn get_json(url: &str) -> serde_json::Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+}
+
 /// A fresh HTTP client with a specific total request timeout.
 pub fn client_with_timeout(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
